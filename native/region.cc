@@ -1,0 +1,192 @@
+// See region.h. Sizes come from the validated Layout copy, never from the
+// shared bytes after open, so a hostile region cannot steer our pointers.
+#include "region.h"
+
+#include <cstring>
+
+namespace commy {
+
+namespace {
+
+std::unique_ptr<Region> fail(Error& err, const char* c, std::string m) {
+  err.set(c, std::move(m));
+  return nullptr;
+}
+
+bool checkIds(const std::string& cluster, const std::string& serverId, Error& err) {
+  if (!validId(cluster))
+    return err.set(code::kInvalidArg, "cluster must be 1-63 characters of [A-Za-z0-9._-], got \"" + cluster + "\"");
+  if (!validId(serverId))
+    return err.set(code::kInvalidArg,
+                   "serverId must be 1-63 characters of [A-Za-z0-9._-], got \"" + serverId + "\"");
+  return true;
+}
+
+}  // namespace
+
+Region::~Region() { close(); }
+
+void Region::close() {
+  if (map_.base && map_.writerLock)
+    storeU32(map_.base + header::kState, static_cast<uint32_t>(RegionState::kStopped), std::memory_order_release);
+  os::close(map_);
+}
+
+std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool* tookOver) {
+  if (!checkIds(o.cluster, o.serverId, err)) return nullptr;
+  if (o.capacity == 0 || o.capacity > kMaxCapacity)
+    return fail(err, code::kInvalidArg, "capacity must be 1.." + std::to_string(kMaxCapacity));
+  const std::string name = os::objectName(o.cluster, o.serverId, o.global);
+  const size_t size = static_cast<size_t>(totalSizeFor(o.capacity));
+  std::unique_ptr<Region> r(new Region());
+  if (tookOver) *tookOver = false;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (os::createNew(name, size, r->map_, err)) {
+      initializeRegion(r->map_.base, o.capacity, o.cluster, o.serverId, os::currentPid(), os::wallClockMs());
+      Error e2;
+      if (!validateRegion(r->map_.base, r->map_.size, r->layout_, e2)) return fail(err, e2.code, e2.message);
+      return r;
+    }
+    if (err.code != code::kExists) return nullptr;
+    // The name is taken: refuse if its writer lives, otherwise take it over.
+    os::Mapping m;
+    if (!os::openExisting(name, true, true, m, err)) {
+      if (err.code == code::kNotFound) continue;  // vanished meanwhile: create again
+      return nullptr;
+    }
+    if (!os::lockWriter(m, err)) {
+      Layout l;
+      Error ignored;
+      std::string owner = "another process";
+      if (validateRegion(m.base, m.size, l, ignored))
+        owner = "pid " + std::to_string(loadU32(m.base + header::kWriterPid));
+      os::close(m);
+      return fail(err, code::kWriterAlive,
+                  "region for cluster \"" + o.cluster + "\" server \"" + o.serverId + "\" already has a live writer (" +
+                      owner + "); stop it first or pick another serverId");
+    }
+    Layout l;
+    Error invalid;
+    bool valid = validateRegion(m.base, m.size, l, invalid);
+    if (valid && l.capacity == o.capacity && l.cluster == o.cluster && l.serverId == o.serverId &&
+        l.headerSize == header::kSize && l.slotSize == slot::kSize) {
+      // Same shape: reuse in place so readers that still map it follow along.
+      reinitializeRegion(m.base, l, os::currentPid(), os::wallClockMs());
+      r->map_ = m;
+      r->layout_ = l;
+      if (tookOver) *tookOver = true;
+      return r;
+    }
+#if defined(_WIN32)
+    os::close(m);
+    return fail(err, code::kBadLayout,
+                "a dead writer's region is still held open by readers with another layout (" +
+                    (valid ? "capacity " + std::to_string(l.capacity) : invalid.message) +
+                    "); close those readers or use the same capacity");
+#else
+    // Another shape (or garbage we own): replace the object. Readers still
+    // mapping the old one see its writer dead and can reopen by name.
+    Error ignored;
+    os::unlink(name, ignored);
+    os::close(m);
+    if (tookOver) *tookOver = true;
+#endif
+  }
+  return fail(err, code::kWriterAlive, "could not create region " + name + ": another writer keeps racing for it");
+}
+
+std::unique_ptr<Region> Region::openByName(const std::string& name, bool writable, Error& err) {
+  std::unique_ptr<Region> r(new Region());
+  if (!os::openExisting(name, writable, false, r->map_, err)) return nullptr;
+  if (!validateRegion(r->map_.base, r->map_.size, r->layout_, err)) return nullptr;  // ~Region unmaps
+  return r;
+}
+
+std::unique_ptr<Region> Region::open(const OpenOptions& o, Error& err) {
+  if (!checkIds(o.cluster, o.serverId, err)) return nullptr;
+  const std::string name = os::objectName(o.cluster, o.serverId, o.global);
+  auto r = openByName(name, o.writable, err);
+  if (!r) return nullptr;
+  if (r->layout_.cluster != o.cluster || r->layout_.serverId != o.serverId)
+    return fail(err, code::kMismatch, "region " + name + " belongs to cluster \"" + r->layout_.cluster +
+                                          "\" server \"" + r->layout_.serverId + "\", not the one asked for");
+  return r;
+}
+
+WriterInfo Region::writerInfo() {
+  WriterInfo w;
+  const uint8_t* b = map_.base;
+  w.pid = loadU32(b + header::kWriterPid);
+  w.state = loadU32(b + header::kState, std::memory_order_acquire);
+  w.startMs = loadU64(b + header::kWriterStartMs);
+  w.heartbeatMs = loadU64(b + header::kHeartbeatMs);
+  w.generation = loadU64(b + header::kGeneration, std::memory_order_acquire);
+  w.alive = os::writerAlive(map_);
+  return w;
+}
+
+bool Region::readHeaderData(uint8_t* out, Error& err) const {
+  return seqlockRead(map_.base + header::kSeq, map_.base + header::kData, out, header::kDataSize, err);
+}
+
+void Region::writeHeaderData(const uint8_t* data) {
+  seqlockWrite(map_.base + header::kSeq, map_.base + header::kData, data, header::kDataSize);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
+      .fetch_add(1, std::memory_order_release);
+}
+
+bool Region::readSlot(uint32_t index, uint8_t* record, Error& err) const {
+  const uint8_t* s = slotAt(index);
+  if (!seqlockRead(s + slot::kSeq, s + slot::kData, record, slot::kDataSize, err)) return false;
+  uint64_t sent = counterLoad(s + slot::kBytesSent), received = counterLoad(s + slot::kBytesReceived);
+  std::memcpy(record + slot::kDataSize, &sent, 8);
+  std::memcpy(record + slot::kDataSize + 8, &received, 8);
+  return true;
+}
+
+void Region::writeSlot(uint32_t index, const uint8_t* data) {
+  uint8_t* s = slotAt(index);
+  seqlockWrite(s + slot::kSeq, s + slot::kData, data, slot::kDataSize);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
+      .fetch_add(1, std::memory_order_release);
+}
+
+bool Region::readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const {
+  const uint8_t* genAddr = map_.base + header::kGeneration;
+  // Each slot is consistent by its seqlock. Across slots, retry a few times
+  // until no write landed during the copy; under constant writes, settle for
+  // per-slot consistency rather than spin.
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint64_t g0 = loadU64(genAddr, std::memory_order_acquire);
+    count = 0;
+    for (uint32_t i = 0; i < layout_.capacity; i++) {
+      const uint8_t* s = slotAt(i);
+      if (loadU32(s + slot::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
+      if (size_t{count + 1} * slot::kRecordSize > outBytes)
+        return err.set(code::kInvalidArg, "output buffer too small for the used slots");
+      uint8_t* rec = out + size_t{count} * slot::kRecordSize;
+      if (!readSlot(i, rec, err)) return false;
+      if (loadU32(rec + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;  // freed meanwhile
+      count++;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (loadU64(genAddr) == g0) break;
+  }
+  return true;
+}
+
+uint64_t Region::addCounter(uint32_t index, uint32_t which, uint64_t amount) {
+  return counterAdd(slotAt(index) + slot::kCounters + 8 * which, amount);
+}
+
+void Region::touch(uint64_t nowMs) { storeU64(map_.base + header::kHeartbeatMs, nowMs, std::memory_order_release); }
+
+void Region::setState(RegionState s) {
+  storeU32(map_.base + header::kState, static_cast<uint32_t>(s), std::memory_order_release);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
+      .fetch_add(1, std::memory_order_release);
+}
+
+uint64_t Region::generation() const { return loadU64(map_.base + header::kGeneration, std::memory_order_acquire); }
+
+}  // namespace commy

@@ -1,0 +1,73 @@
+// A mapped region, writer or reader side: creation with takeover of a dead
+// writer's region, validated opening, and the seqlocked reads and writes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core.h"
+#include "platform.h"
+
+namespace commy {
+
+struct WriterInfo {
+  uint32_t pid = 0;
+  uint32_t state = 0;
+  uint64_t startMs = 0;
+  uint64_t heartbeatMs = 0;
+  uint64_t generation = 0;
+  bool alive = false;
+};
+
+class Region {
+ public:
+  struct CreateOptions {
+    std::string cluster, serverId;
+    uint32_t capacity = 0;
+    bool global = false;
+  };
+  struct OpenOptions {
+    std::string cluster, serverId;
+    bool global = false;
+    bool writable = false;  // lets a non-writer add to counters
+  };
+
+  static std::unique_ptr<Region> create(const CreateOptions& o, Error& err, bool* tookOver = nullptr);
+  static std::unique_ptr<Region> open(const OpenOptions& o, Error& err);
+  // Opens an OS object by its name (as listed by os::listNames).
+  static std::unique_ptr<Region> openByName(const std::string& name, bool writable, Error& err);
+  ~Region();
+
+  void close();
+  bool closed() const { return map_.base == nullptr; }
+  bool isWriter() const { return map_.writerLock; }
+  bool writable() const { return map_.writable; }
+  const Layout& layout() const { return layout_; }
+  const std::string& name() const { return map_.name; }
+
+  WriterInfo writerInfo();
+  bool replaced() const { return os::replaced(map_); }
+
+  bool readHeaderData(uint8_t* out, Error& err) const;
+  void writeHeaderData(const uint8_t* data);
+  bool readSlot(uint32_t index, uint8_t* record, Error& err) const;  // record: slot::kRecordSize bytes
+  void writeSlot(uint32_t index, const uint8_t* data);                // data: slot::kDataSize bytes
+  // Copies every used slot as consecutive records of slot::kRecordSize bytes
+  // and sets `count`. Each record is consistent by its seqlock; the set as a
+  // whole is retried a few times until no write landed during the copy.
+  bool readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const;
+  uint64_t addCounter(uint32_t index, uint32_t which, uint64_t amount);
+  void touch(uint64_t nowMs);
+  void setState(RegionState s);
+  uint64_t generation() const;
+
+ private:
+  Region() = default;
+  uint8_t* slotAt(uint32_t i) const { return map_.base + layout_.headerSize + uint64_t{i} * layout_.slotSize; }
+  os::Mapping map_;
+  Layout layout_;
+};
+
+}  // namespace commy
