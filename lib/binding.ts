@@ -25,7 +25,11 @@ function load(): NativeBinding {
     errors.push((err as Error).message);
   }
   const platformDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  tried.push(platformDir, join(packageRoot, 'build', 'Release', 'commy.node'), join(packageRoot, 'build', 'Debug', 'commy.node'));
+  tried.push(
+    platformDir,
+    join(packageRoot, 'build', 'Release', 'commy.node'),
+    join(packageRoot, 'build', 'Debug', 'commy.node'),
+  );
   for (const candidate of tried.slice(1)) {
     if (candidate.endsWith('.node') && existsSync(candidate)) {
       try {

@@ -90,6 +90,7 @@ export interface NativeRegion {
   writeSlot(index: number, data: Buffer): void;
   readUsedSlots(out: Buffer): number;
   addCounter(index: number, counter: 0 | 1, amount: number): void;
+  resetCounters(index: number): void;
   touch(): void;
   setState(state: number): void;
   generation(): number;

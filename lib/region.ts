@@ -332,6 +332,11 @@ export class RegionWriter extends RegionHandle {
     this.native.writeSlot(index, encodeSlot(fields, this.slotBuf));
   }
 
+  /** Zeroes a slot's byte counters, for a slot that now holds another peer. */
+  resetCounters(index: number): void {
+    this.native.resetCounters(index);
+  }
+
   writeHeader(fields: HeaderFields): void {
     this.native.writeHeaderData(encodeHeader(fields, this.headerOut));
   }

@@ -59,6 +59,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
                            InstanceMethod<&RegionWrap::WriteSlot>("writeSlot"),
                            InstanceMethod<&RegionWrap::ReadUsedSlots>("readUsedSlots"),
                            InstanceMethod<&RegionWrap::AddCounter>("addCounter"),
+                           InstanceMethod<&RegionWrap::ResetCounters>("resetCounters"),
                            InstanceMethod<&RegionWrap::Touch>("touch"),
                            InstanceMethod<&RegionWrap::SetState>("setState"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
@@ -174,6 +175,12 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
       throwCode(env, code::kInvalidArg, "amount must be a non-negative safe integer");
     r.addCounter(i, which, static_cast<uint64_t>(amount));
     return env.Undefined();
+  }
+
+  Napi::Value ResetCounters(const Napi::CallbackInfo& info) {
+    Region& r = writer(info.Env());
+    r.resetCounters(slotIndex(info, r));
+    return info.Env().Undefined();
   }
 
   Napi::Value Touch(const Napi::CallbackInfo& info) {

@@ -220,7 +220,7 @@ bool seqlockRead(const uint8_t* seqAddr, const uint8_t* src, uint8_t* dst, size_
       // wait forever: a writer that died mid-write leaves seq odd for good.
       if (std::chrono::steady_clock::now() > deadline)
         return err.set(code::kContended,
-                       "slot stayed mid-write for 20 ms; its writer may have died while writing. Retry, or "
+                       "record stayed mid-write for 20 ms; its writer may have died while writing. Retry, or "
                        "check the writer's liveness");
       std::this_thread::yield();
     }

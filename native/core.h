@@ -15,25 +15,27 @@ namespace commy {
 static_assert(std::atomic_ref<uint64_t>::is_always_lock_free, "u64 atomics must be lock-free across processes");
 static_assert(std::atomic_ref<uint32_t>::is_always_lock_free, "u32 atomics must be lock-free across processes");
 
-// Stable error codes shared by every OS; JS sees them as err.code.
+// Stable error codes shared by every OS; JS sees them as err.code. Inline
+// arrays, so each code has one address program-wide and comparing codes by
+// pointer (err.code == code::kExists) works across translation units.
 namespace code {
-constexpr const char* kInvalidArg = "ERR_INVALID_ARG";
-constexpr const char* kNotFound = "ERR_REGION_NOT_FOUND";
-constexpr const char* kNotReady = "ERR_REGION_NOT_READY";
-constexpr const char* kBadMagic = "ERR_REGION_BAD_MAGIC";
-constexpr const char* kBadByteOrder = "ERR_REGION_BAD_BYTE_ORDER";
-constexpr const char* kBadVersion = "ERR_REGION_BAD_VERSION";
-constexpr const char* kBadLayout = "ERR_REGION_BAD_LAYOUT";
-constexpr const char* kMismatch = "ERR_REGION_MISMATCH";
-constexpr const char* kWriterAlive = "ERR_REGION_WRITER_ALIVE";
-constexpr const char* kUntrusted = "ERR_REGION_UNTRUSTED";
-constexpr const char* kAccessDenied = "ERR_REGION_ACCESS_DENIED";
-constexpr const char* kPrivilege = "ERR_REGION_PRIVILEGE";
-constexpr const char* kClosed = "ERR_REGION_CLOSED";
-constexpr const char* kReadOnly = "ERR_REGION_READ_ONLY";
-constexpr const char* kContended = "ERR_REGION_READ_CONTENDED";
-constexpr const char* kExists = "ERR_REGION_EXISTS";
-constexpr const char* kOs = "ERR_REGION_OS";
+inline constexpr char kInvalidArg[] = "ERR_INVALID_ARG";
+inline constexpr char kNotFound[] = "ERR_REGION_NOT_FOUND";
+inline constexpr char kNotReady[] = "ERR_REGION_NOT_READY";
+inline constexpr char kBadMagic[] = "ERR_REGION_BAD_MAGIC";
+inline constexpr char kBadByteOrder[] = "ERR_REGION_BAD_BYTE_ORDER";
+inline constexpr char kBadVersion[] = "ERR_REGION_BAD_VERSION";
+inline constexpr char kBadLayout[] = "ERR_REGION_BAD_LAYOUT";
+inline constexpr char kMismatch[] = "ERR_REGION_MISMATCH";
+inline constexpr char kWriterAlive[] = "ERR_REGION_WRITER_ALIVE";
+inline constexpr char kUntrusted[] = "ERR_REGION_UNTRUSTED";
+inline constexpr char kAccessDenied[] = "ERR_REGION_ACCESS_DENIED";
+inline constexpr char kPrivilege[] = "ERR_REGION_PRIVILEGE";
+inline constexpr char kClosed[] = "ERR_REGION_CLOSED";
+inline constexpr char kReadOnly[] = "ERR_REGION_READ_ONLY";
+inline constexpr char kContended[] = "ERR_REGION_READ_CONTENDED";
+inline constexpr char kExists[] = "ERR_REGION_EXISTS";
+inline constexpr char kOs[] = "ERR_REGION_OS";
 }  // namespace code
 
 struct Error {

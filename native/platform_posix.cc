@@ -57,24 +57,29 @@ std::string objectName(const std::string& cluster, const std::string& serverId, 
 bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
   int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
   if (fd < 0) return osError(err, "shm_open(create)", name, errno);
-  // The umask may have cleared bits we need or we may have raced nobody:
-  // either way set exactly 0600 on the object we created.
+  // Lock before anything else so that no other would-be writer can take over
+  // the half-made object; only a reader's probe can hold it, for microseconds.
+  out.fd = fd;
+  out.name = name;
+  if (!lockWriter(out, err)) {
+    ::close(fd);
+    out.fd = -1;
+    return false;
+  }
+  // The umask may have cleared bits we need: set exactly 0600.
   if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) {
     int e = errno;
     ::close(fd);
+    out.fd = -1;
     shm_unlink(name.c_str());
     return osError(err, "sizing", name, e);
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    ::close(fd);
-    return osError(err, "flock", name, e);
-  }
   if (!mapFd(fd, size, true, out, name, err)) {
     ::close(fd);
+    out.fd = -1;
+    out.writerLock = false;
     return false;
   }
-  out.writerLock = true;
   return true;
 }
 
@@ -110,7 +115,14 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, Mappin
                                          " bytes, larger than any valid region");
   }
   if (st.st_size == 0) {
+    // Either a writer is between shm_open and ftruncate (it holds the lock),
+    // or one died there. A would-be writer removes a dead one's leftover.
+    bool leftover = forWriter && flock(fd, LOCK_EX | LOCK_NB) == 0;
     ::close(fd);
+    if (leftover) {
+      shm_unlink(name.c_str());
+      return err.set(code::kNotFound, "removed an empty region left by a writer that died while creating it");
+    }
     return err.set(code::kNotReady, "region " + name + " has size 0: its writer is still creating it");
   }
   if (!mapFd(fd, static_cast<size_t>(st.st_size), writable, out, name, err)) {

@@ -34,7 +34,7 @@ std::string mutexName(const std::string& name) { return name + "-writer"; }
 std::mutex gOwnedMutex;
 std::set<std::string> gOwned;
 
-bool winError(Error& err, const char* what, const std::string& name, DWORD e) {
+bool winError(Error& err, const char* what, const std::string& name, DWORD e, bool creating = false) {
   const char* c = code::kOs;
   std::string hint;
   if (e == ERROR_FILE_NOT_FOUND) {
@@ -43,7 +43,7 @@ bool winError(Error& err, const char* what, const std::string& name, DWORD e) {
   } else if (e == ERROR_ACCESS_DENIED) {
     c = code::kAccessDenied;
     hint = ": access denied (regions are owner-only; run as the writer's user)";
-    if (name.rfind("Global\\", 0) == 0) {
+    if (creating && name.rfind("Global\\", 0) == 0) {
       c = code::kPrivilege;
       hint = ": access denied; creating Global\\ objects needs SeCreateGlobalPrivilege (run as a service or "
              "administrator, or use the default Local\\ namespace)";
@@ -115,7 +115,7 @@ bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
   HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, &sec.sa, PAGE_READWRITE, static_cast<DWORD>(sz >> 32),
                                 static_cast<DWORD>(sz & 0xFFFFFFFFu), widen(name).c_str());
   DWORD e = GetLastError();
-  if (!h) return winError(err, "CreateFileMappingW", name, e);
+  if (!h) return winError(err, "CreateFileMappingW", name, e, true);
   if (e == ERROR_ALREADY_EXISTS) {
     CloseHandle(h);
     return winError(err, "CreateFileMappingW", name, e);
@@ -145,8 +145,9 @@ bool openExisting(const std::string& name, bool writable, bool /*forWriter*/, Ma
 bool lockWriter(Mapping& m, Error& err) {
   OwnerOnly sec;
   std::string mname = mutexName(m.name);
-  HANDLE h = CreateMutexW(sec.ok ? &sec.sa : nullptr, FALSE, widen(mname).c_str());
-  if (!h) return winError(err, "CreateMutexW", mname, GetLastError());
+  if (!sec.ok) return winError(err, "building the owner-only DACL for", mname, GetLastError());
+  HANDLE h = CreateMutexW(&sec.sa, FALSE, widen(mname).c_str());
+  if (!h) return winError(err, "CreateMutexW", mname, GetLastError(), true);
   for (int i = 0; i < 50; i++) {
     DWORD r = WaitForSingleObject(h, 0);
     if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {  // abandoned: the old writer died

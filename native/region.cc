@@ -55,6 +55,10 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
       return nullptr;
     }
     if (!os::lockWriter(m, err)) {
+      if (err.code != code::kWriterAlive) {
+        os::close(m);
+        return nullptr;
+      }
       Layout l;
       Error ignored;
       std::string owner = "another process";
@@ -142,6 +146,12 @@ bool Region::readSlot(uint32_t index, uint8_t* record, Error& err) const {
   std::memcpy(record + slot::kDataSize, &sent, 8);
   std::memcpy(record + slot::kDataSize + 8, &received, 8);
   return true;
+}
+
+void Region::resetCounters(uint32_t index) {
+  uint8_t* s = slotAt(index);
+  storeU64(s + slot::kBytesSent, 0);
+  storeU64(s + slot::kBytesReceived, 0);
 }
 
 void Region::writeSlot(uint32_t index, const uint8_t* data) {

@@ -58,6 +58,8 @@ class Region {
   // and sets `count`. Each record is consistent by its seqlock; the set as a
   // whole is retried a few times until no write landed during the copy.
   bool readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const;
+  // Zeroes a slot's counters (writer only, when the slot gets a new peer).
+  void resetCounters(uint32_t index);
   uint64_t addCounter(uint32_t index, uint32_t which, uint64_t amount);
   void touch(uint64_t nowMs);
   void setState(RegionState s);

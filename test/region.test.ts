@@ -143,7 +143,10 @@ describe('region lifecycle', () => {
   it('rejects negative, fractional and unsafe counter amounts', () => {
     const w = createWriter(uniqueKey());
     for (const bad of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, NaN]) {
-      expect(codeOf(() => w.addBytesSent(0, bad)), String(bad)).to.equal('ERR_INVALID_ARG');
+      expect(
+        codeOf(() => w.addBytesSent(0, bad)),
+        String(bad),
+      ).to.equal('ERR_INVALID_ARG');
     }
   });
 });

@@ -1,0 +1,17 @@
+// Public entry point of the commy package.
+export { ClusterView, type ClusterSnapshot, type PeerSnapshot, type WatchHandle } from './view.js';
+export { PeerRegistry, type PeerStatusChange, type RegistryOptions, type ConnectionRecord } from './registry/registry.js';
+export { PeerInfo } from './registry/peer-info.js';
+export { ConnectionPool, PeerConnection } from './registry/connection-pool.js';
+export {
+  PeerStatus,
+  ConnectionState,
+  computeClusterStatus,
+  statusForMissed,
+  ClusterStatus,
+  type Thresholds,
+} from './registry/status.js';
+export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './registry/config.js';
+export { CommyError, ConfigError } from './errors.js';
+export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region.js';
+export { defaults } from './defaults.js';

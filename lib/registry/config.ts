@@ -1,0 +1,236 @@
+// PeerConfig: the node's configuration, parsed from the JSON file described in
+// DESIGN.md. User input is validated here, once, with errors naming the field.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { defaults } from '../defaults.js';
+import { ConfigError } from '../errors.js';
+
+export interface StaticPeer {
+  /** Undefined for a plain "host:port" peer until the handshake tells its id. */
+  serverId?: string;
+  address: string;
+}
+
+export interface PeerConfig {
+  cluster: string;
+  serverId: string;
+  listenAddress: string;
+  staticPeers: StaticPeer[];
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  suspectAfter: number;
+  downAfter: number;
+  /** Region slots; bounds how many peers can be tracked. */
+  capacity: number;
+  /** Windows: create the region in Global\ instead of Local\. */
+  global: boolean;
+  secretFile?: string;
+  secret?: string;
+  metricsListen?: string;
+}
+
+const knownFields = [
+  'cluster',
+  'serverId',
+  'listen',
+  'peers',
+  'secretFile',
+  'secret',
+  'heartbeatIntervalMs',
+  'heartbeatTimeoutMs',
+  'suspectAfter',
+  'downAfter',
+  'metricsListen',
+  'capacity',
+  'global',
+] as const;
+
+const idPattern = /^[A-Za-z0-9._-]+$/;
+
+export function validateId(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new ConfigError(field, `must be a string, got ${describe(value)}`);
+  if (value.length === 0) throw new ConfigError(field, 'must not be empty');
+  if (value.length > defaults.maxIdLength)
+    throw new ConfigError(field, `must be at most ${defaults.maxIdLength} characters, got ${value.length}`);
+  if (!idPattern.test(value))
+    throw new ConfigError(field, `may only contain letters, digits, ".", "_" and "-", got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parses "host:port", "1.2.3.4:port" or "[::1]:port". */
+export function parseAddress(value: unknown, field: string, opts: { allowPortZero?: boolean } = {}): HostPort {
+  if (typeof value !== 'string') throw new ConfigError(field, `must be a "host:port" string, got ${describe(value)}`);
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(value);
+  const plain = /^([A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(value);
+  const m = v6 ?? plain;
+  if (!m) throw new ConfigError(field, `must be "host:port" (IPv6 as "[::1]:port"), got ${JSON.stringify(value)}`);
+  const port = Number(m[2]);
+  const min = opts.allowPortZero ? 0 : 1;
+  if (port < min || port > 65535)
+    throw new ConfigError(field, `port must be ${min}..65535, got ${m[2]} in ${JSON.stringify(value)}`);
+  if (v6 && !m[1].includes(':')) throw new ConfigError(field, `${JSON.stringify(value)} is not an IPv6 address`);
+  return { host: m[1], port };
+}
+
+export function formatAddress(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? JSON.stringify(v) : typeof v;
+}
+
+function integer(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new ConfigError(field, `must be an integer, got ${describe(value)}`);
+  if (value < min || value > max) throw new ConfigError(field, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function parsePeer(entry: unknown, field: string): StaticPeer {
+  if (typeof entry === 'string') {
+    const at = entry.indexOf('@');
+    if (at >= 0) {
+      const serverId = validateId(entry.slice(0, at), `${field}.serverId`);
+      const address = entry.slice(at + 1);
+      parseAddress(address, `${field}.address`);
+      return { serverId, address };
+    }
+    parseAddress(entry, field);
+    return { address: entry };
+  }
+  if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
+    const o = entry as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (k !== 'serverId' && k !== 'address')
+        throw new ConfigError(`${field}.${k}`, 'unknown field (a peer has "serverId" and "address")');
+    }
+    if (o.address === undefined) throw new ConfigError(`${field}.address`, 'is required');
+    parseAddress(o.address, `${field}.address`);
+    const peer: StaticPeer = { address: o.address as string };
+    if (o.serverId !== undefined) peer.serverId = validateId(o.serverId, `${field}.serverId`);
+    return peer;
+  }
+  throw new ConfigError(field, `must be "id@host:port", "host:port" or {serverId, address}, got ${describe(entry)}`);
+}
+
+/**
+ * Validates a parsed JSON config (or a JSON string). `baseDir` resolves a
+ * relative secretFile. Throws ConfigError naming the first bad field.
+ */
+export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): PeerConfig {
+  let raw = input;
+  if (typeof input === 'string') {
+    try {
+      raw = JSON.parse(input);
+    } catch (err) {
+      throw new ConfigError('(file)', `is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError('(root)', `must be a JSON object, got ${describe(raw)}`);
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!(knownFields as readonly string[]).includes(k))
+      throw new ConfigError(k, `unknown field (known fields: ${knownFields.join(', ')})`);
+  }
+  for (const required of ['cluster', 'serverId', 'listen'] as const) {
+    if (o[required] === undefined) throw new ConfigError(required, 'is required');
+  }
+  const cluster = validateId(o.cluster, 'cluster');
+  const serverId = validateId(o.serverId, 'serverId');
+  parseAddress(o.listen, 'listen', { allowPortZero: true });
+
+  const heartbeatIntervalMs =
+    o.heartbeatIntervalMs === undefined
+      ? defaults.heartbeatIntervalMs
+      : integer(o.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, 3_600_000);
+  const heartbeatTimeoutMs =
+    o.heartbeatTimeoutMs === undefined
+      ? heartbeatIntervalMs
+      : integer(o.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 1, 3_600_000);
+  const suspectAfter =
+    o.suspectAfter === undefined ? defaults.suspectAfter : integer(o.suspectAfter, 'suspectAfter', 1, 1_000_000);
+  const downAfter =
+    o.downAfter === undefined ? defaults.downAfter : integer(o.downAfter, 'downAfter', 2, 1_000_000);
+  if (downAfter <= suspectAfter)
+    throw new ConfigError('downAfter', `must be greater than suspectAfter (${suspectAfter}), got ${downAfter}`);
+  const capacity = o.capacity === undefined ? defaults.capacity : integer(o.capacity, 'capacity', 1, 4096);
+
+  if (o.peers !== undefined && !Array.isArray(o.peers)) throw new ConfigError('peers', 'must be an array');
+  const staticPeers = ((o.peers as unknown[] | undefined) ?? []).map((p, i) => parsePeer(p, `peers[${i}]`));
+  const seenIds = new Set<string>();
+  const seenAddresses = new Set<string>();
+  staticPeers.forEach((p, i) => {
+    if (p.serverId === serverId)
+      throw new ConfigError(`peers[${i}].serverId`, `"${p.serverId}" is this node's own serverId`);
+    if (p.serverId !== undefined) {
+      if (seenIds.has(p.serverId)) throw new ConfigError(`peers[${i}].serverId`, `"${p.serverId}" is listed twice`);
+      seenIds.add(p.serverId);
+    }
+    if (seenAddresses.has(p.address))
+      throw new ConfigError(`peers[${i}].address`, `"${p.address}" is listed twice`);
+    seenAddresses.add(p.address);
+  });
+  if (staticPeers.length > capacity)
+    throw new ConfigError('peers', `lists ${staticPeers.length} peers but capacity is ${capacity}; raise capacity`);
+
+  const config: PeerConfig = {
+    cluster,
+    serverId,
+    listenAddress: o.listen as string,
+    staticPeers,
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    suspectAfter,
+    downAfter,
+    capacity,
+    global: false,
+  };
+  if (o.global !== undefined) {
+    if (typeof o.global !== 'boolean') throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);
+    config.global = o.global;
+  }
+  if (o.secretFile !== undefined) {
+    if (typeof o.secretFile !== 'string' || o.secretFile.length === 0)
+      throw new ConfigError('secretFile', `must be a non-empty path string, got ${describe(o.secretFile)}`);
+    config.secretFile = resolve(opts.baseDir ?? process.cwd(), o.secretFile);
+  }
+  if (o.secret !== undefined) {
+    if (typeof o.secret !== 'string' || o.secret.length < 16)
+      throw new ConfigError('secret', 'must be a string of at least 16 characters');
+    config.secret = o.secret;
+  }
+  if (o.metricsListen !== undefined) {
+    parseAddress(o.metricsListen, 'metricsListen', { allowPortZero: true });
+    config.metricsListen = o.metricsListen as string;
+  }
+  return config;
+}
+
+/** Reads and validates a JSON config file; a relative secretFile is resolved against the file's folder. */
+export function loadConfig(path: string): PeerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError('(file)', `cannot read config file ${path}: ${e.code ?? e.message}`);
+  }
+  try {
+    return parseConfig(text, { baseDir: dirname(resolve(path)) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const wrapped = new ConfigError(err.field, `${err.message.replace(/^config field "[^"]*": /, '')} (in ${path})`);
+      throw wrapped;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,294 @@
+// PeerRegistry: the writer side of peer state. Every read and write goes to
+// the region's slots (the single source of truth); this object keeps only the
+// slot allocation, which it alone controls.
+import { EventEmitter } from 'node:events';
+import { CommyError, invalidArg } from '../errors.js';
+import { RegionWriter, SlotState, emptySlot, emptyHeader, type SlotRecord, type SlotFields } from '../region.js';
+import type { PeerConfig, StaticPeer } from './config.js';
+import {
+  ConnectionState,
+  PeerStatus,
+  computeClusterStatus,
+  connectionFromCode,
+  connectionToCode,
+  onHeartbeatMissed,
+  onHeartbeatReceived,
+  statusFromCode,
+  statusToCode,
+  type ClusterStatus,
+} from './status.js';
+import { PeerInfo } from './peer-info.js';
+
+export interface PeerStatusChange {
+  serverId: string;
+  address: string;
+  oldStatus: PeerStatus;
+  newStatus: PeerStatus;
+  /** "heartbeat", "missed-heartbeats", "left", "added", or a caller's reason. */
+  reason: string;
+  missedHeartbeats: number;
+  lastSeenMs: number | null;
+}
+
+export interface ConnectionRecord {
+  state: ConnectionState;
+  attemptCount: number;
+  nextRetryMs: number | null;
+  lastError: string;
+  rttMs: number | null;
+}
+
+export interface RegistryOptions {
+  /** An already-created region; otherwise initialize() creates one from the config. */
+  region?: RegionWriter;
+  /** Wall clock in ms; fake timers replace Date.now, so the default suits tests too. */
+  now?: () => number;
+}
+
+export interface PeerRegistryEvents {
+  peerStatusChanged: [PeerStatusChange];
+  peerAdded: [{ serverId: string; address: string }];
+  peerRemoved: [{ serverId: string; address: string }];
+}
+
+function checkAmount(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw invalidArg(`byte count must be a non-negative integer, got ${String(n)}`);
+}
+
+export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
+  readonly config: PeerConfig;
+  private region: RegionWriter | undefined;
+  private readonly slotOf = new Map<string, number>();
+  private free: number[] = [];
+  private readonly now: () => number;
+  private touchTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: PeerConfig, opts: RegistryOptions = {}) {
+    super();
+    this.config = config;
+    this.region = opts.region;
+    this.now = opts.now ?? (() => Date.now());
+  }
+
+  /** Creates (or takes over) the region, publishes the config and registers the static peers. */
+  initialize(): void {
+    if (this.touchTimer) throw new CommyError('ERR_ALREADY_INITIALIZED', 'registry is already initialized');
+    const c = this.config;
+    this.region ??= RegionWriter.create({
+      cluster: c.cluster,
+      serverId: c.serverId,
+      capacity: c.capacity,
+      global: c.global,
+    });
+    this.free = [];
+    for (let i = this.region.capacity - 1; i >= 0; i--) this.free.push(i);
+    this.region.writeHeader({
+      ...emptyHeader(),
+      listen: c.listenAddress,
+      heartbeatIntervalMs: c.heartbeatIntervalMs,
+      heartbeatTimeoutMs: c.heartbeatTimeoutMs,
+      suspectAfter: c.suspectAfter,
+      downAfter: c.downAfter,
+    });
+    for (const p of c.staticPeers) this.addPeer(p);
+    // Readers turn this into writer.heartbeatAgeMs.
+    this.touchTimer = setInterval(() => this.region?.touch(), Math.min(1000, c.heartbeatIntervalMs));
+    this.touchTimer.unref();
+  }
+
+  /** The region this registry writes; for the node's transport to share. */
+  get writer(): RegionWriter {
+    if (!this.region) throw new CommyError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    return this.region;
+  }
+
+  private indexOf(id: string): number {
+    const i = this.slotOf.get(id);
+    if (i === undefined)
+      throw new CommyError('ERR_UNKNOWN_PEER', `unknown peer "${id}" (known: ${[...this.slotOf.keys()].join(', ') || 'none'})`);
+    return i;
+  }
+
+  /** Reads a peer's slot straight from the region. */
+  readSlot(id: string): SlotRecord {
+    return this.writer.readSlot(this.indexOf(id));
+  }
+
+  private update(id: string, patch: (s: SlotRecord) => Partial<SlotFields>): { before: SlotRecord; after: SlotFields } {
+    const index = this.indexOf(id);
+    const before = this.writer.readSlot(index);
+    const after = { ...before, ...patch(before) };
+    this.writer.writeSlot(index, after);
+    return { before, after };
+  }
+
+  private emitIfChanged(before: SlotRecord, after: SlotFields, reason: string): void {
+    const oldStatus = statusFromCode(before.status);
+    const newStatus = statusFromCode(after.status);
+    if (oldStatus === newStatus) return;
+    this.emit('peerStatusChanged', {
+      serverId: after.serverId,
+      address: after.address,
+      oldStatus,
+      newStatus,
+      reason,
+      missedHeartbeats: after.missedHeartbeats,
+      lastSeenMs: after.lastSeenMs || null,
+    });
+  }
+
+  /** Adds a peer at runtime (static peers are added by initialize()). Returns its id. */
+  addPeer(peer: StaticPeer): string {
+    const id = peer.serverId ?? peer.address;
+    if (id === this.config.serverId) throw invalidArg(`"${id}" is this node's own serverId`);
+    if (this.slotOf.has(id)) throw new CommyError('ERR_DUPLICATE_PEER', `peer "${id}" is already registered`);
+    const index = this.free.pop();
+    if (index === undefined)
+      throw new CommyError('ERR_REGION_FULL', `all ${this.writer.capacity} slots are in use; raise "capacity"`);
+    const previous = this.writer.readSlot(index);
+    this.writer.resetCounters(index);
+    this.writer.writeSlot(index, {
+      ...emptySlot(),
+      state: SlotState.used,
+      // A new generation tells readers this slot now holds another peer.
+      generation: previous.generation + 1,
+      status: statusToCode(PeerStatus.Healthy),
+      statusChangedMs: this.now(),
+      statusReason: 'added',
+      serverId: id,
+      address: peer.address,
+    });
+    this.slotOf.set(id, index);
+    this.emit('peerAdded', { serverId: id, address: peer.address });
+    return id;
+  }
+
+  /** Removes a peer; its slot is freed with a new generation and reused later. */
+  removePeer(id: string): void {
+    const index = this.indexOf(id);
+    const s = this.writer.readSlot(index);
+    this.writer.writeSlot(index, { ...emptySlot(), generation: s.generation + 1 });
+    this.slotOf.delete(id);
+    this.free.push(index);
+    this.emit('peerRemoved', { serverId: id, address: s.address });
+  }
+
+  /** A peer added by address learned its real id (at handshake). */
+  identifyPeer(currentId: string, serverId: string): void {
+    if (currentId === serverId) return;
+    if (this.slotOf.has(serverId)) throw new CommyError('ERR_DUPLICATE_PEER', `peer "${serverId}" is already registered`);
+    const index = this.indexOf(currentId);
+    this.update(currentId, () => ({ serverId }));
+    this.slotOf.delete(currentId);
+    this.slotOf.set(serverId, index);
+  }
+
+  hasPeer(id: string): boolean {
+    return this.slotOf.has(id);
+  }
+
+  getPeer(id: string): PeerInfo {
+    this.indexOf(id);
+    return new PeerInfo(this, id);
+  }
+
+  getAllPeers(): PeerInfo[] {
+    return [...this.slotOf.keys()].map((id) => new PeerInfo(this, id));
+  }
+
+  getHealthyPeers(): PeerInfo[] {
+    return this.getAllPeers().filter((p) => p.status === PeerStatus.Healthy);
+  }
+
+  markHeartbeatReceived(id: string): void {
+    const now = this.now();
+    const { before, after } = this.update(id, (s) => {
+      const next = onHeartbeatReceived();
+      const status = statusToCode(next.status);
+      return {
+        status,
+        missedHeartbeats: next.missedHeartbeats,
+        lastSeenMs: now,
+        ...(status !== s.status ? { statusChangedMs: now, statusReason: 'heartbeat' } : {}),
+      };
+    });
+    this.emitIfChanged(before, after, 'heartbeat');
+  }
+
+  markHeartbeatMissed(id: string): void {
+    const t = this.config;
+    const { before, after } = this.update(id, (s) => {
+      const next = onHeartbeatMissed({ status: statusFromCode(s.status), missedHeartbeats: s.missedHeartbeats }, t);
+      const changed = statusToCode(next.status) !== s.status;
+      return {
+        missedHeartbeats: next.missedHeartbeats,
+        status: statusToCode(next.status),
+        ...(changed ? { statusChangedMs: this.now(), statusReason: 'missed-heartbeats' } : {}),
+      };
+    });
+    this.emitIfChanged(before, after, 'missed-heartbeats');
+  }
+
+  /** Marks a peer down at once, e.g. reason "left" after a graceful Leave. */
+  markDown(id: string, reason: string): void {
+    const { before, after } = this.update(id, (s) =>
+      s.status === statusToCode(PeerStatus.Down)
+        ? {}
+        : { status: statusToCode(PeerStatus.Down), statusChangedMs: this.now(), statusReason: reason },
+    );
+    this.emitIfChanged(before, after, reason);
+  }
+
+  addBytesReceived(id: string, n: number): void {
+    checkAmount(n);
+    this.writer.addBytesReceived(this.indexOf(id), n);
+  }
+
+  addBytesSent(id: string, n: number): void {
+    checkAmount(n);
+    this.writer.addBytesSent(this.indexOf(id), n);
+  }
+
+  /** Connection facts written by the connection pool; visible to every reader. */
+  updateConnection(id: string, patch: Partial<ConnectionRecord>): void {
+    this.update(id, () => {
+      const out: Partial<SlotFields> = {};
+      if (patch.state !== undefined) out.connectionState = connectionToCode(patch.state);
+      if (patch.attemptCount !== undefined) out.attemptCount = patch.attemptCount;
+      if (patch.nextRetryMs !== undefined) out.nextRetryMs = patch.nextRetryMs ?? 0;
+      if (patch.lastError !== undefined) out.lastError = patch.lastError;
+      if (patch.rttMs !== undefined) out.rttMicros = patch.rttMs === null ? 0xffffffff : Math.round(patch.rttMs * 1000);
+      return out;
+    });
+  }
+
+  readConnection(id: string): ConnectionRecord {
+    const s = this.readSlot(id);
+    return {
+      state: connectionFromCode(s.connectionState),
+      attemptCount: s.attemptCount,
+      nextRetryMs: s.nextRetryMs || null,
+      lastError: s.lastError,
+      rttMs: s.rttMicros === 0xffffffff ? null : s.rttMicros / 1000,
+    };
+  }
+
+  getClusterStatus(): ClusterStatus {
+    return computeClusterStatus(this.writer.usedSlots().map((s) => statusFromCode(s.status)));
+  }
+
+  /** Milliseconds since the peer was last heard from (since it was added, if never). */
+  timeSinceHeartbeat(id: string): number {
+    const s = this.readSlot(id);
+    return this.now() - (s.lastSeenMs || s.statusChangedMs);
+  }
+
+  /** Publishes "stopped" and releases the region. Idempotent. */
+  close(opts: { unlink?: boolean } = {}): void {
+    if (this.touchTimer) clearInterval(this.touchTimer);
+    this.touchTimer = undefined;
+    this.region?.stop(opts);
+    this.slotOf.clear();
+  }
+}

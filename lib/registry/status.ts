@@ -1,0 +1,108 @@
+// The failure-detection state machine and cluster arithmetic as pure
+// functions. The registry (writer) and ClusterView (readers) both call these.
+
+export const PeerStatus = {
+  Healthy: 'healthy',
+  Suspected: 'suspected',
+  Down: 'down',
+} as const;
+export type PeerStatus = (typeof PeerStatus)[keyof typeof PeerStatus];
+
+/** Order of statuses as stored in a region slot. */
+const statusCodes: readonly PeerStatus[] = [PeerStatus.Healthy, PeerStatus.Suspected, PeerStatus.Down];
+
+export function statusToCode(s: PeerStatus): number {
+  return statusCodes.indexOf(s);
+}
+
+/** Decodes a stored status; an unknown value (a foreign or newer writer) reads as down. */
+export function statusFromCode(code: number): PeerStatus {
+  return statusCodes[code] ?? PeerStatus.Down;
+}
+
+export interface Thresholds {
+  suspectAfter: number;
+  downAfter: number;
+}
+
+/** The status implied by a count of consecutive missed heartbeats. */
+export function statusForMissed(missed: number, t: Thresholds): PeerStatus {
+  if (missed >= t.downAfter) return PeerStatus.Down;
+  if (missed >= t.suspectAfter) return PeerStatus.Suspected;
+  return PeerStatus.Healthy;
+}
+
+export interface PeerHealth {
+  status: PeerStatus;
+  missedHeartbeats: number;
+}
+
+/** One more missed heartbeat. */
+export function onHeartbeatMissed(p: PeerHealth, t: Thresholds): PeerHealth {
+  const missedHeartbeats = p.missedHeartbeats + 1;
+  // A peer marked down for another reason (left) stays down until heard from.
+  const status = p.status === PeerStatus.Down ? PeerStatus.Down : statusForMissed(missedHeartbeats, t);
+  return { status, missedHeartbeats };
+}
+
+/** Any heartbeat returns a peer to healthy and resets the count. */
+export function onHeartbeatReceived(): PeerHealth {
+  return { status: PeerStatus.Healthy, missedHeartbeats: 0 };
+}
+
+export interface ClusterStatus {
+  /** Peers plus this node. */
+  totalPeers: number;
+  /** Healthy peers plus this node. */
+  healthyPeers: number;
+  suspectedPeers: number;
+  downPeers: number;
+  /** Any peer not healthy. */
+  isDegraded: boolean;
+  /** healthyPeers > totalPeers / 2 */
+  quorumAvailable: boolean;
+}
+
+/** Counts statuses into a ClusterStatus; the same rule for the writer and every reader. */
+export function computeClusterStatus(peerStatuses: Iterable<PeerStatus>): ClusterStatus {
+  let healthy = 0;
+  let suspected = 0;
+  let down = 0;
+  for (const s of peerStatuses) {
+    if (s === PeerStatus.Healthy) healthy++;
+    else if (s === PeerStatus.Suspected) suspected++;
+    else down++;
+  }
+  const totalPeers = healthy + suspected + down + 1;
+  const healthyPeers = healthy + 1;
+  return {
+    totalPeers,
+    healthyPeers,
+    suspectedPeers: suspected,
+    downPeers: down,
+    isDegraded: suspected + down > 0,
+    quorumAvailable: healthyPeers * 2 > totalPeers,
+  };
+}
+
+/** Connection states as stored in a slot and shown by `commy status`. */
+export const ConnectionState = {
+  Idle: 'idle',
+  Connecting: 'connecting',
+  Active: 'active',
+  Backoff: 'backoff',
+  Open: 'open',
+} as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+const connectionCodes: readonly ConnectionState[] = ['idle', 'connecting', 'active', 'backoff', 'open'];
+
+export function connectionToCode(s: ConnectionState): number {
+  return connectionCodes.indexOf(s);
+}
+
+export function connectionFromCode(code: number): ConnectionState {
+  return connectionCodes[code] ?? ConnectionState.Idle;
+}
+
+/** ClusterStatus as a value: `ClusterStatus.compute(statuses)`. */
+export const ClusterStatus = { compute: computeClusterStatus } as const;

@@ -1,0 +1,164 @@
+// ClusterView: the reader side, usable from any process on the host. It maps
+// the node's region read-only and decodes the same slots the registry writes.
+import { RegionReader, type RegionKey, type SlotRecord } from './region.js';
+import { defaults } from './defaults.js';
+import { invalidArg } from './errors.js';
+import {
+  computeClusterStatus,
+  connectionFromCode,
+  statusFromCode,
+  type ClusterStatus,
+  type ConnectionState,
+  type PeerStatus,
+} from './registry/status.js';
+
+/** One peer as `commy status --json` prints it. */
+export interface PeerSnapshot {
+  serverId: string;
+  address: string;
+  status: PeerStatus;
+  missedHeartbeats: number;
+  /** Wall-clock ms of the last heartbeat; null if never heard from. */
+  lastSeenMs: number | null;
+  bytesSent: number;
+  bytesReceived: number;
+  connection: ConnectionState;
+}
+
+/** The object `commy status --json` prints. */
+export interface ClusterSnapshot {
+  cluster: string;
+  serverId: string;
+  listen: string;
+  writer: { pid: number; alive: boolean; heartbeatAgeMs: number };
+  config: { heartbeatIntervalMs: number; heartbeatTimeoutMs: number; suspectAfter: number; downAfter: number };
+  status: ClusterStatus;
+  peers: PeerSnapshot[];
+}
+
+export interface WatchHandle {
+  close(): void;
+}
+
+function toPeer(s: SlotRecord): PeerSnapshot {
+  return {
+    serverId: s.serverId,
+    address: s.address,
+    status: statusFromCode(s.status),
+    missedHeartbeats: s.missedHeartbeats,
+    lastSeenMs: s.lastSeenMs || null,
+    bytesSent: s.bytesSent,
+    bytesReceived: s.bytesReceived,
+    connection: connectionFromCode(s.connectionState),
+  };
+}
+
+export class ClusterView {
+  private region: RegionReader;
+  private readonly key: RegionKey;
+  private readonly watchers = new Set<NodeJS.Timeout>();
+
+  private constructor(key: RegionKey, region: RegionReader) {
+    this.key = key;
+    this.region = region;
+  }
+
+  /** Maps the region of node (cluster, serverId). Throws ERR_REGION_NOT_FOUND if there is none. */
+  static open(key: RegionKey): ClusterView {
+    if (!key || typeof key.cluster !== 'string' || typeof key.serverId !== 'string')
+      throw invalidArg('ClusterView.open({cluster, serverId}) needs two strings');
+    const k = { cluster: key.cluster, serverId: key.serverId, global: key.global === true };
+    return new ClusterView(k, RegionReader.open(k));
+  }
+
+  /** Follows a restarted writer that had to recreate the region (another capacity). */
+  private refreshIfReplaced(alive: boolean): void {
+    if (alive || !this.region.replaced()) return;
+    try {
+      const next = RegionReader.open(this.key);
+      this.region.close();
+      this.region = next;
+    } catch {
+      // Keep the old mapping: its last known state is still worth showing.
+    }
+  }
+
+  snapshot(): ClusterSnapshot {
+    let info = this.region.info();
+    if (!info.writer.alive) {
+      this.refreshIfReplaced(false);
+      info = this.region.info();
+    }
+    const h = this.region.header();
+    const peers = this.region.usedSlots().map(toPeer);
+    return {
+      cluster: info.cluster,
+      serverId: info.serverId,
+      listen: h.listen,
+      writer: {
+        pid: info.writer.pid,
+        alive: info.writer.alive,
+        heartbeatAgeMs: info.writer.heartbeatAgeMs,
+      },
+      config: {
+        heartbeatIntervalMs: h.heartbeatIntervalMs,
+        heartbeatTimeoutMs: h.heartbeatTimeoutMs,
+        suspectAfter: h.suspectAfter,
+        downAfter: h.downAfter,
+      },
+      status: computeClusterStatus(peers.map((p) => p.status)),
+      peers,
+    };
+  }
+
+  /** One peer, or undefined if the node does not track it. */
+  getPeer(serverId: string): PeerSnapshot | undefined {
+    const s = this.region
+      .usedSlots()
+      .find((p) => p.serverId === serverId);
+    return s ? toPeer(s) : undefined;
+  }
+
+  status(): ClusterStatus {
+    return computeClusterStatus(
+      this.region
+        .usedSlots()
+        .map((s) => statusFromCode(s.status)),
+    );
+  }
+
+  /**
+   * Polls the region's change generation every `intervalMs` and calls `cb`
+   * with a fresh snapshot only when something changed (and once at start).
+   */
+  watch(cb: (snapshot: ClusterSnapshot) => void, opts: { intervalMs?: number } = {}): WatchHandle {
+    const intervalMs = opts.intervalMs ?? defaults.watchIntervalMs;
+    if (!Number.isFinite(intervalMs) || intervalMs < 1) throw invalidArg('watch intervalMs must be >= 1');
+    let lastGeneration = -1;
+    let lastAlive: boolean | undefined;
+    const tick = () => {
+      const generation = this.region.generation();
+      const alive = this.region.info().writer.alive;
+      if (generation === lastGeneration && alive === lastAlive) return;
+      lastGeneration = generation;
+      lastAlive = alive;
+      cb(this.snapshot());
+    };
+    const timer = setInterval(tick, intervalMs);
+    this.watchers.add(timer);
+    queueMicrotask(tick);
+    return {
+      close: () => {
+        clearInterval(timer);
+        this.watchers.delete(timer);
+      },
+    };
+  }
+
+  /** Stops every watch and unmaps the region. Idempotent. */
+  close(): void {
+    for (const t of this.watchers) clearInterval(t);
+    this.watchers.clear();
+    this.region.close();
+  }
+}

@@ -1,0 +1,252 @@
+// ClusterView: the reader contract (the `commy status --json` object), watch
+// semantics, and agreement with the writer across processes, including a
+// model-based property test.
+import { expect } from 'chai';
+import fc from 'fast-check';
+import FakeTimers from '@sinonjs/fake-timers';
+import { ClusterView, type ClusterSnapshot } from '../lib/view.js';
+import { PeerRegistry } from '../lib/registry/registry.js';
+import { parseConfig } from '../lib/registry/config.js';
+import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/registry/status.js';
+import { forkFixture, uniqueKey } from './helpers.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function startRegistry(peers: unknown[] = ['b@127.0.0.1:7102', 'c@127.0.0.1:7103'], capacity = 8): PeerRegistry {
+  const key = uniqueKey('v');
+  const r = new PeerRegistry(
+    parseConfig({ cluster: key.cluster, serverId: key.serverId, listen: '127.0.0.1:7101', peers, capacity }),
+  );
+  r.initialize();
+  cleanups.push(() => r.close({ unlink: true }));
+  return r;
+}
+
+function openView(r: PeerRegistry): ClusterView {
+  const v = ClusterView.open({ cluster: r.config.cluster, serverId: r.config.serverId });
+  cleanups.push(() => v.close());
+  return v;
+}
+
+describe('ClusterView.snapshot()', () => {
+  it('returns exactly the `commy status --json` object', () => {
+    const r = startRegistry();
+    r.markHeartbeatReceived('b');
+    r.addBytesSent('b', 123);
+    r.addBytesReceived('b', 456);
+    r.markHeartbeatMissed('c');
+    r.markHeartbeatMissed('c');
+    const s = openView(r).snapshot();
+    expect(Object.keys(s)).to.deep.equal(['cluster', 'serverId', 'listen', 'writer', 'config', 'status', 'peers']);
+    expect(s.cluster).to.equal(r.config.cluster);
+    expect(s.serverId).to.equal(r.config.serverId);
+    expect(s.listen).to.equal('127.0.0.1:7101');
+    expect(Object.keys(s.writer)).to.deep.equal(['pid', 'alive', 'heartbeatAgeMs']);
+    expect(s.writer.pid).to.equal(process.pid);
+    expect(s.writer.alive).to.equal(true);
+    expect(s.config).to.deep.equal({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 1000, suspectAfter: 2, downAfter: 5 });
+    expect(s.status).to.deep.equal({
+      totalPeers: 3,
+      healthyPeers: 2,
+      suspectedPeers: 1,
+      downPeers: 0,
+      isDegraded: true,
+      quorumAvailable: true,
+    });
+    expect(s.peers).to.have.length(2);
+    const b = s.peers.find((p) => p.serverId === 'b')!;
+    expect(Object.keys(b)).to.deep.equal([
+      'serverId',
+      'address',
+      'status',
+      'missedHeartbeats',
+      'lastSeenMs',
+      'bytesSent',
+      'bytesReceived',
+      'connection',
+    ]);
+    expect(b).to.deep.include({ address: '127.0.0.1:7102', status: 'healthy', bytesSent: 123, bytesReceived: 456 });
+    expect(b.lastSeenMs).to.be.a('number');
+    expect(s.peers.find((p) => p.serverId === 'c')).to.include({ status: 'suspected', missedHeartbeats: 2, lastSeenMs: null });
+    expect(JSON.parse(JSON.stringify(s))).to.deep.equal(s);
+  });
+
+  it('getPeer() and status() agree with the writer; unknown peers are undefined', () => {
+    const r = startRegistry();
+    const v = openView(r);
+    r.markDown('c', 'left');
+    expect(v.getPeer('c')?.status).to.equal('down');
+    expect(v.getPeer('nope')).to.equal(undefined);
+    expect(v.status()).to.deep.equal(r.getClusterStatus());
+  });
+
+  it('still shows the last known state once the writer has stopped', () => {
+    const key = uniqueKey('v');
+    const r = new PeerRegistry(parseConfig({ ...key, listen: '127.0.0.1:1', peers: ['b@h:1'] }));
+    r.initialize();
+    r.markHeartbeatMissed('b');
+    r.markHeartbeatMissed('b');
+    const v = ClusterView.open(key);
+    cleanups.push(() => v.close());
+    r.close();
+    const s = v.snapshot();
+    expect(s.writer.alive).to.equal(false);
+    expect(s.peers[0]).to.include({ serverId: 'b', status: 'suspected' });
+    // Reclaim and remove the region so the test leaves nothing behind.
+    const again = new PeerRegistry(parseConfig({ ...key, listen: '127.0.0.1:1' }));
+    again.initialize();
+    again.close({ unlink: true });
+  });
+
+  it('refuses bad arguments and a missing region with clear codes', () => {
+    expect(() => ClusterView.open({} as never)).to.throw(/cluster, serverId/);
+    try {
+      ClusterView.open(uniqueKey('missing'));
+      expect.fail('should throw');
+    } catch (err) {
+      expect((err as { code: string }).code).to.equal('ERR_REGION_NOT_FOUND');
+    }
+  });
+});
+
+describe('ClusterView.watch()', () => {
+  it('calls back once at start and then only when the generation changes', async () => {
+    const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const r = startRegistry();
+      const v = openView(r);
+      const seen: ClusterSnapshot[] = [];
+      const h = v.watch((s) => seen.push(s), { intervalMs: 100 });
+      await Promise.resolve();
+      expect(seen).to.have.length(1);
+      clock.tick(500);
+      expect(seen).to.have.length(1); // nothing changed: no callbacks
+      r.markHeartbeatMissed('b');
+      r.markHeartbeatMissed('b');
+      clock.tick(100);
+      expect(seen).to.have.length(2);
+      expect(seen[1].peers.find((p) => p.serverId === 'b')?.status).to.equal('suspected');
+      h.close();
+      r.markDown('b', 'left');
+      clock.tick(500);
+      expect(seen).to.have.length(2); // closed handles stay quiet
+      expect(() => v.watch(() => undefined, { intervalMs: 0 })).to.throw(/intervalMs/);
+    } finally {
+      clock.uninstall();
+    }
+  });
+});
+
+describe('ClusterView in another process', () => {
+  it('sees each transition and runtime add/remove within a watch interval', async () => {
+    const r = startRegistry(['b@127.0.0.1:7102']);
+    const child = forkFixture('view-child.js', ['watch', r.config.cluster, r.config.serverId, '50']);
+    cleanups.push(() => child.kill());
+    type Msg = { snapshot: ClusterSnapshot; at: number };
+    const expectSeen = async (what: string, pred: (s: ClusterSnapshot) => boolean) => {
+      const changedAt = Date.now();
+      const m = await child.next<Msg>((x) => pred(x.snapshot), 5000, what);
+      // Reported, not asserted: timing belongs to the benchmarks.
+      return m.at - changedAt;
+    };
+    await expectSeen('initial snapshot', (s) => s.peers.length === 1);
+    const steps: [string, () => void, (s: ClusterSnapshot) => boolean][] = [
+      ['b suspected', () => (r.markHeartbeatMissed('b'), r.markHeartbeatMissed('b')), (s) => s.peers[0]?.status === 'suspected'],
+      ['b down', () => [3, 4, 5].forEach(() => r.markHeartbeatMissed('b')), (s) => s.peers[0]?.status === 'down'],
+      ['b healthy', () => r.markHeartbeatReceived('b'), (s) => s.peers[0]?.status === 'healthy'],
+      ['d added', () => r.addPeer({ serverId: 'd', address: '127.0.0.1:7104' }), (s) => s.peers.some((p) => p.serverId === 'd')],
+      ['d removed', () => r.removePeer('d'), (s) => !s.peers.some((p) => p.serverId === 'd') && s.status.totalPeers === 2],
+    ];
+    const lags: number[] = [];
+    for (const [what, act, pred] of steps) {
+      act();
+      lags.push(await expectSeen(what, pred));
+    }
+    console.log(`      child saw each change after ${lags.join(', ')} ms (watch interval 50 ms)`);
+    child.send('stop');
+    expect((await child.exited).code).to.equal(0);
+  });
+
+  it('model-based: random registry operations match a plain model, and a child view agrees after each step', async function () {
+    this.timeout(120_000);
+    const thresholds = { suspectAfter: 2, downAfter: 5 };
+    type Op =
+      | { kind: 'miss' | 'beat' | 'left' | 'remove'; peer: number }
+      | { kind: 'add'; peer: number }
+      | { kind: 'bytes'; peer: number; n: number };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constantFrom('miss' as const, 'beat' as const, 'left' as const, 'remove' as const), peer: fc.nat(4) }),
+      fc.record({ kind: fc.constant('add' as const), peer: fc.nat(4) }),
+      fc.record({ kind: fc.constant('bytes' as const), peer: fc.nat(4), n: fc.nat(1_000_000) }),
+    );
+    let checkedSteps = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 40 }), async (ops) => {
+        const r = startRegistry(['p0@127.0.0.1:8000', 'p1@127.0.0.1:8001', 'p2@127.0.0.1:8002'], 8);
+        const child = forkFixture('view-child.js', ['serve', r.config.cluster, r.config.serverId]);
+        await child.next((m: { ready?: boolean }) => m.ready === true);
+        const model = new Map<string, { status: PeerStatus; missed: number; sent: number }>(
+          ['p0', 'p1', 'p2'].map((n) => [n, { status: 'healthy', missed: 0, sent: 0 }]),
+        );
+        let id = 0;
+        try {
+          for (const op of ops) {
+            const name = `p${op.peer}`;
+            const known = model.get(name);
+            if (op.kind === 'add') {
+              if (known) continue;
+              r.addPeer({ serverId: name, address: `127.0.0.1:${8000 + op.peer}` });
+              model.set(name, { status: 'healthy', missed: 0, sent: 0 });
+            } else if (!known) {
+              continue;
+            } else if (op.kind === 'miss') {
+              r.markHeartbeatMissed(name);
+              known.missed++;
+              if (known.status !== 'down') known.status = statusForMissed(known.missed, thresholds);
+            } else if (op.kind === 'beat') {
+              r.markHeartbeatReceived(name);
+              known.missed = 0;
+              known.status = 'healthy';
+            } else if (op.kind === 'left') {
+              r.markDown(name, 'left');
+              known.status = 'down';
+            } else if (op.kind === 'remove') {
+              r.removePeer(name);
+              model.delete(name);
+            } else if (op.kind === 'bytes') {
+              r.addBytesSent(name, op.n);
+              known.sent += op.n;
+            }
+            // Writer agrees with the model...
+            for (const [n, m] of model) {
+              const p = r.getPeer(n);
+              expect([p.status, p.missedHeartbeats], n).to.deep.equal([m.status, m.missed]);
+            }
+            const expected = computeClusterStatus([...model.values()].map((m) => m.status));
+            expect(r.getClusterStatus()).to.deep.equal(expected);
+            // ...and so does a reader in another process.
+            child.send({ id: ++id });
+            const { snapshot } = await child.next<{ id: number; snapshot: ClusterSnapshot }>((m) => m.id === id);
+            expect(snapshot.status).to.deep.equal(expected);
+            const fromChild = Object.fromEntries(snapshot.peers.map((p) => [p.serverId, [p.status, p.missedHeartbeats]]));
+            const fromModel = Object.fromEntries([...model].map(([n, m]) => [n, [m.status, m.missed]]));
+            expect(fromChild).to.deep.equal(fromModel);
+            const sentChild = Object.fromEntries(snapshot.peers.map((p) => [p.serverId, p.bytesSent]));
+            expect(sentChild).to.deep.equal(Object.fromEntries([...model].map(([n, m]) => [n, m.sent])));
+            checkedSteps++;
+          }
+        } finally {
+          child.send({ stop: true });
+          await child.exited;
+          cleanups.pop()?.();
+        }
+      }),
+      { numRuns: 25, seed: 424242 },
+    );
+    console.log(`      ${checkedSteps} steps checked against the model and a child view`);
+    expect(checkedSteps).to.be.greaterThan(50); // guards against a vacuous pass
+  });
+});
