@@ -25,6 +25,7 @@
 
 #if !defined(_WIN32)
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -319,6 +320,7 @@ TEST(create_open_close) {
   Error berr;
   auto byName = Region::openByName(k.name, false, berr);
   CHECK(byName != nullptr && byName->layout().serverId == k.serverId);
+  byName.reset();
 #if defined(__linux__)
   std::vector<std::string> names;
   CHECK(os::listNames(names));
@@ -337,7 +339,10 @@ TEST(create_open_close) {
 
   Error uerr;
   CHECK(os::unlink(k.name, uerr));
+#if !defined(_WIN32)
+  // POSIX names go at once; a Windows object lives while any handle is open.
   CHECK(r->replaced());  // the name no longer names r's object
+#endif
   r->close();
   r->close();
   CHECK(r->closed());
@@ -885,6 +890,11 @@ TEST(counters_saturate) {
   CHECK(w->readSlot(0, rec, e));
   CHECK(getU64(rec + slot::kDataSize) == UINT64_MAX);
   CHECK(getU64(rec + slot::kDataSize + 8) == UINT64_MAX);
+  // A slot reused for a new peer starts from zero again.
+  w->resetCounters(0);
+  CHECK(w->readSlot(0, rec, e));
+  CHECK(getU64(rec + slot::kDataSize) == 0 && getU64(rec + slot::kDataSize + 8) == 0);
+  CHECK(w->addCounter(0, 0, 5) == 5);
   w.reset();
   Error ignored;
   os::unlink(k.name, ignored);
@@ -1137,14 +1147,34 @@ TEST(hostile_objects_are_refused) {
     r.reset();
     os::unlink(k.name, err);
   }
-  {  // Size 0: its creator has not sized it yet.
-    Key k = makeKey("empty");
+  {  // Size 0 while its creator (holding the writer lock) has not sized it
+     // yet: readers and would-be writers wait; nobody removes it.
+    Key k = makeKey("empty-in-progress");
     int fd = makeObject(k.name, 0600, 0);
     CHECK(fd >= 0);
-    if (fd >= 0) ::close(fd);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
     Error e;
     CHECK(openRegion(k, false, e) == nullptr);
     CHECK_CODE(e, code::kNotReady);
+    Error e2;
+    CHECK(createRegion(k, 1, e2) == nullptr);
+    CHECK_CODE(e2, code::kNotReady);
+    int again = shm_open(k.name.c_str(), O_RDONLY, 0);
+    CHECK(again >= 0);  // still there
+    if (again >= 0) ::close(again);
+    if (fd >= 0) ::close(fd);  // the creator dies before sizing it
+    // Size 0 and unlocked: a dead creator's leftover. Readers still see
+    // "not ready"; the next writer removes it and creates a fresh region.
+    Error e3;
+    CHECK(openRegion(k, false, e3) == nullptr);
+    CHECK_CODE(e3, code::kNotReady);
+    bool tookOver = true;
+    Error e4;
+    auto w = createRegion(k, 1, e4, &tookOver);
+    CHECK(w != nullptr);
+    CHECK(!tookOver);
+    CHECK(w && w->layout().capacity == 1 && w->isWriter());
+    w.reset();
     os::unlink(k.name, err);
   }
   {  // Truncated below the size its header declares.
