@@ -1,7 +1,9 @@
-// Loads the native addon: a prebuild for this platform if the package ships
-// one, else a local build. When nothing loads, the error lists every path tried.
+// Loads the native addon: a local build (build/Release, build/Debug) if there
+// is one, else the prebuild that node-gyp-build's rules pick for this platform.
+// A candidate that fails to load does not stop the search, and when nothing
+// loads, the error lists every path tried and why each one failed.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeBinding } from './native.js';
@@ -10,43 +12,121 @@ const require = createRequire(import.meta.url);
 // dist/lib/binding.js -> package root
 export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function load(): NativeBinding {
-  const tried: string[] = [];
-  const override = process.env.COMMY_ADDON_PATH;
-  if (override) {
-    tried.push(override);
-    return require(resolve(override)) as NativeBinding;
-  }
-  const errors: string[] = [];
+/** node-gyp-build's prebuild-matching helpers (exported by node-gyp-build 4.x). */
+interface PrebuildRules {
+  parseTuple(name: string): { name: string; platform: string; architectures: string[] } | undefined;
+  matchTuple(platform: string, arch: string): (t: unknown) => boolean;
+  compareTuples(a: unknown, b: unknown): number;
+  parseTags(file: string): { file: string } | undefined;
+  matchTags(runtime: string, abi: string): (t: unknown) => boolean;
+  compareTags(runtime: string): (a: unknown, b: unknown) => number;
+}
+
+export interface LoadOptions {
+  /** Load exactly this file and nothing else (env COMMY_ADDON_PATH). */
+  addonPath?: string;
+  /** Skip build/ and look only at prebuilds (env PREBUILDS_ONLY, as node-gyp-build). */
+  prebuildsOnly?: boolean;
+  platform?: string;
+  arch?: string;
+}
+
+function entries(dir: string): string[] {
   try {
-    const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; path(dir: string): string };
-    return nodeGypBuild(packageRoot) as NativeBinding;
-  } catch (err) {
-    errors.push((err as Error).message);
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
   }
-  const platformDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  tried.push(
-    platformDir,
-    join(packageRoot, 'build', 'Release', 'commy.node'),
-    join(packageRoot, 'build', 'Debug', 'commy.node'),
-  );
-  for (const candidate of tried.slice(1)) {
-    if (candidate.endsWith('.node') && existsSync(candidate)) {
-      try {
-        return require(candidate) as NativeBinding;
-      } catch (err) {
-        errors.push(`${candidate}: ${(err as Error).message}`);
-      }
+}
+
+/**
+ * The prebuilds under `root` that fit this platform, best first, by
+ * node-gyp-build's rules (platform-arch folder, then runtime, napi/abi, libc
+ * and other tags); `rejected` collects the folders searched without a fit.
+ */
+interface Rejected {
+  path: string;
+  reason: string;
+}
+
+function prebuildCandidates(root: string, platform: string, arch: string, rejected: Rejected[]): string[] {
+  const rules = require('node-gyp-build') as PrebuildRules;
+  const runtime = process.versions.electron ? 'electron' : 'node';
+  const abi = process.versions.modules;
+  const base = join(root, 'prebuilds');
+  const tuples = entries(base)
+    .map((n) => rules.parseTuple(n))
+    .filter(rules.matchTuple(platform, arch))
+    .sort(rules.compareTuples) as { name: string }[];
+  if (tuples.length === 0) {
+    rejected.push({ path: join(base, `${platform}-${arch}`), reason: 'no such folder' });
+    return [];
+  }
+  const out: string[] = [];
+  for (const t of tuples) {
+    const dir = join(base, t.name);
+    const files = entries(dir);
+    const fits = files
+      .map((f) => rules.parseTags(f))
+      .filter(rules.matchTags(runtime, abi))
+      .sort(rules.compareTags(runtime)) as { file: string }[];
+    if (fits.length === 0) {
+      const seen = files.length ? `has only ${files.join(', ')}` : 'is empty';
+      rejected.push({ path: dir, reason: `no build for ${runtime} abi ${abi} (it ${seen})` });
+    }
+    for (const f of fits) out.push(join(dir, f.file));
+  }
+  return out;
+}
+
+/** Every file the loader would try, in order, and the folders that offered none. */
+export function addonCandidates(root: string, opts: LoadOptions = {}): { files: string[]; rejected: Rejected[] } {
+  const rejected: Rejected[] = [];
+  if (opts.addonPath) return { files: [resolve(opts.addonPath)], rejected };
+  const platform = opts.platform ?? process.platform;
+  const arch = opts.arch ?? process.arch;
+  const files: string[] = [];
+  if (!opts.prebuildsOnly) {
+    for (const dir of [join(root, 'build', 'Release'), join(root, 'build', 'Debug')]) {
+      const found = entries(dir).filter((f) => f.endsWith('.node'));
+      if (found.length === 0) rejected.push({ path: join(dir, 'commy.node'), reason: 'not built' });
+      for (const f of found) files.push(join(dir, f));
     }
   }
+  files.push(...prebuildCandidates(root, platform, arch, rejected));
+  // node-gyp-build also looks next to the executable (for bundlers such as pkg).
+  const nearExe = dirname(process.execPath);
+  if (resolve(nearExe) !== resolve(root)) files.push(...prebuildCandidates(nearExe, platform, arch, rejected));
+  return { files, rejected };
+}
+
+/** Loads the first candidate that works; returns it with the file it came from. */
+export function loadBinding(root: string, opts: LoadOptions = {}): { binding: NativeBinding; path: string } {
+  const { files, rejected } = addonCandidates(root, opts);
+  const failures: string[] = [];
+  for (const file of files) {
+    try {
+      return { binding: require(file) as NativeBinding, path: file };
+    } catch (err) {
+      failures.push(`${file}: ${String((err as Error).message).split('\n')[0]}`);
+    }
+  }
+  const how = opts.addonPath ? ' (COMMY_ADDON_PATH is set, so only that file was tried)' : '';
   const e = new Error(
     `commy: could not load its native addon for ${process.platform}-${process.arch} (Node ${process.version}, ` +
-      `N-API 8). Tried:\n  ${tried.join('\n  ')}\n${errors.join('\n')}\n` +
+      `N-API 8)${how}. Tried:\n  ${[...failures, ...rejected.map((r) => `${r.path}: ${r.reason}`)].join('\n  ')}\n` +
       'Reinstall commy, or build it from source with `npm rebuild commy --build-from-source` ' +
       '(needs python3 and a C++20 compiler).',
-  ) as Error & { code: string };
+  ) as Error & { code: string; tried: string[] };
   e.code = 'ERR_COMMY_ADDON_NOT_FOUND';
+  e.tried = [...files, ...rejected.map((r) => r.path)];
   throw e;
 }
 
-export const binding: NativeBinding = load();
+const loaded = loadBinding(packageRoot, {
+  addonPath: process.env.COMMY_ADDON_PATH || undefined,
+  prebuildsOnly: !!process.env.PREBUILDS_ONLY,
+});
+export const binding: NativeBinding = loaded.binding;
+/** The addon file that was loaded. */
+export const bindingPath: string = loaded.path;

@@ -1,6 +1,11 @@
 // Public entry point of the commy package.
 export { ClusterView, type ClusterSnapshot, type PeerSnapshot, type WatchHandle } from './view.js';
-export { PeerRegistry, type PeerStatusChange, type RegistryOptions, type ConnectionRecord } from './registry/registry.js';
+export {
+  PeerRegistry,
+  type PeerStatusChange,
+  type RegistryOptions,
+  type ConnectionRecord,
+} from './registry/registry.js';
 export { PeerInfo } from './registry/peer-info.js';
 export { ConnectionPool, PeerConnection } from './registry/connection-pool.js';
 export {
@@ -15,3 +20,12 @@ export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './reg
 export { CommyError, ConfigError } from './errors.js';
 export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region.js';
 export { defaults } from './defaults.js';
+export {
+  ClusterNode,
+  type ClusterNodeOptions,
+  type Explanation,
+  type MigrationResult,
+  type RejectedEvent,
+  type Logger,
+} from './node.js';
+export { MIGRATION_REASONS, type MigrationReason } from './protocol/messages.js';

@@ -113,18 +113,12 @@ export class ClusterView {
 
   /** One peer, or undefined if the node does not track it. */
   getPeer(serverId: string): PeerSnapshot | undefined {
-    const s = this.region
-      .usedSlots()
-      .find((p) => p.serverId === serverId);
+    const s = this.region.usedSlots().find((p) => p.serverId === serverId);
     return s ? toPeer(s) : undefined;
   }
 
   status(): ClusterStatus {
-    return computeClusterStatus(
-      this.region
-        .usedSlots()
-        .map((s) => statusFromCode(s.status)),
-    );
+    return computeClusterStatus(this.region.usedSlots().map((s) => statusFromCode(s.status)));
   }
 
   /**

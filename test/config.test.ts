@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../lib/registry/config.js';
 import { ConfigError } from '../lib/errors.js';
 
@@ -49,7 +49,7 @@ describe('parseConfig', () => {
       { serverId: 'b', address: '127.0.0.1:7102' },
       { serverId: 'c', address: '127.0.0.1:7103' },
     ]);
-    expect(c.secretFile).to.equal(join('/etc/commy', 'secret'));
+    expect(c.secretFile).to.equal(resolve('/etc/commy', 'secret')); // absolute on the current drive on Windows
   });
 
   it('applies defaults and accepts plain host:port peers and IPv6', () => {

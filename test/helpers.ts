@@ -53,9 +53,14 @@ process.on('exit', () => {
 });
 
 /** Forks a compiled fixture from test/fixtures with an IPC channel. */
-export function forkFixture(name: string, args: string[] = [], opts: { uid?: number; gid?: number } = {}): Child {
+export function forkFixture(
+  name: string,
+  args: string[] = [],
+  opts: { uid?: number; gid?: number; env?: Record<string, string> } = {},
+): Child {
   const proc = fork(join(fixturesDir, name), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...opts.env },
     ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid } : {}),
   });
   live.add(proc);
@@ -73,7 +78,9 @@ export function forkFixture(name: string, args: string[] = [], opts: { uid?: num
     proc,
     messages,
     exited,
-    send: (m) => proc.send(m as never),
+    send: (m) => {
+      if (proc.connected) proc.send(m as never);
+    },
     kill: (signal = 'SIGKILL') => {
       if (!done) proc.kill(signal);
     },

@@ -117,7 +117,12 @@ describe('PeerRegistry', () => {
     expect(r.getHealthyPeers().map((p) => p.serverId)).to.deep.equal(['c']);
     expect(r.getClusterStatus()).to.include({ healthyPeers: 2, suspectedPeers: 1, quorumAvailable: true });
     r.markDown('c', 'left');
-    expect(r.getClusterStatus()).to.include({ healthyPeers: 1, downPeers: 1, isDegraded: true, quorumAvailable: false });
+    expect(r.getClusterStatus()).to.include({
+      healthyPeers: 1,
+      downPeers: 1,
+      isDegraded: true,
+      quorumAvailable: false,
+    });
   });
 
   it('timeSinceHeartbeat() counts from the last heartbeat, or from when the peer was added', () => {

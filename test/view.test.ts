@@ -47,7 +47,12 @@ describe('ClusterView.snapshot()', () => {
     expect(Object.keys(s.writer)).to.deep.equal(['pid', 'alive', 'heartbeatAgeMs']);
     expect(s.writer.pid).to.equal(process.pid);
     expect(s.writer.alive).to.equal(true);
-    expect(s.config).to.deep.equal({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 1000, suspectAfter: 2, downAfter: 5 });
+    expect(s.config).to.deep.equal({
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutMs: 1000,
+      suspectAfter: 2,
+      downAfter: 5,
+    });
     expect(s.status).to.deep.equal({
       totalPeers: 3,
       healthyPeers: 2,
@@ -70,7 +75,11 @@ describe('ClusterView.snapshot()', () => {
     ]);
     expect(b).to.deep.include({ address: '127.0.0.1:7102', status: 'healthy', bytesSent: 123, bytesReceived: 456 });
     expect(b.lastSeenMs).to.be.a('number');
-    expect(s.peers.find((p) => p.serverId === 'c')).to.include({ status: 'suspected', missedHeartbeats: 2, lastSeenMs: null });
+    expect(s.peers.find((p) => p.serverId === 'c')).to.include({
+      status: 'suspected',
+      missedHeartbeats: 2,
+      lastSeenMs: null,
+    });
     expect(JSON.parse(JSON.stringify(s))).to.deep.equal(s);
   });
 
@@ -154,11 +163,23 @@ describe('ClusterView in another process', () => {
     };
     await expectSeen('initial snapshot', (s) => s.peers.length === 1);
     const steps: [string, () => void, (s: ClusterSnapshot) => boolean][] = [
-      ['b suspected', () => (r.markHeartbeatMissed('b'), r.markHeartbeatMissed('b')), (s) => s.peers[0]?.status === 'suspected'],
+      [
+        'b suspected',
+        () => (r.markHeartbeatMissed('b'), r.markHeartbeatMissed('b')),
+        (s) => s.peers[0]?.status === 'suspected',
+      ],
       ['b down', () => [3, 4, 5].forEach(() => r.markHeartbeatMissed('b')), (s) => s.peers[0]?.status === 'down'],
       ['b healthy', () => r.markHeartbeatReceived('b'), (s) => s.peers[0]?.status === 'healthy'],
-      ['d added', () => r.addPeer({ serverId: 'd', address: '127.0.0.1:7104' }), (s) => s.peers.some((p) => p.serverId === 'd')],
-      ['d removed', () => r.removePeer('d'), (s) => !s.peers.some((p) => p.serverId === 'd') && s.status.totalPeers === 2],
+      [
+        'd added',
+        () => r.addPeer({ serverId: 'd', address: '127.0.0.1:7104' }),
+        (s) => s.peers.some((p) => p.serverId === 'd'),
+      ],
+      [
+        'd removed',
+        () => r.removePeer('d'),
+        (s) => !s.peers.some((p) => p.serverId === 'd') && s.status.totalPeers === 2,
+      ],
     ];
     const lags: number[] = [];
     for (const [what, act, pred] of steps) {
@@ -178,7 +199,10 @@ describe('ClusterView in another process', () => {
       | { kind: 'add'; peer: number }
       | { kind: 'bytes'; peer: number; n: number };
     const opArb: fc.Arbitrary<Op> = fc.oneof(
-      fc.record({ kind: fc.constantFrom('miss' as const, 'beat' as const, 'left' as const, 'remove' as const), peer: fc.nat(4) }),
+      fc.record({
+        kind: fc.constantFrom('miss' as const, 'beat' as const, 'left' as const, 'remove' as const),
+        peer: fc.nat(4),
+      }),
       fc.record({ kind: fc.constant('add' as const), peer: fc.nat(4) }),
       fc.record({ kind: fc.constant('bytes' as const), peer: fc.nat(4), n: fc.nat(1_000_000) }),
     );
@@ -231,7 +255,9 @@ describe('ClusterView in another process', () => {
             child.send({ id: ++id });
             const { snapshot } = await child.next<{ id: number; snapshot: ClusterSnapshot }>((m) => m.id === id);
             expect(snapshot.status).to.deep.equal(expected);
-            const fromChild = Object.fromEntries(snapshot.peers.map((p) => [p.serverId, [p.status, p.missedHeartbeats]]));
+            const fromChild = Object.fromEntries(
+              snapshot.peers.map((p) => [p.serverId, [p.status, p.missedHeartbeats]]),
+            );
             const fromModel = Object.fromEntries([...model].map(([n, m]) => [n, [m.status, m.missed]]));
             expect(fromChild).to.deep.equal(fromModel);
             const sentChild = Object.fromEntries(snapshot.peers.map((p) => [p.serverId, p.bytesSent]));

@@ -158,8 +158,7 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
       : integer(o.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 1, 3_600_000);
   const suspectAfter =
     o.suspectAfter === undefined ? defaults.suspectAfter : integer(o.suspectAfter, 'suspectAfter', 1, 1_000_000);
-  const downAfter =
-    o.downAfter === undefined ? defaults.downAfter : integer(o.downAfter, 'downAfter', 2, 1_000_000);
+  const downAfter = o.downAfter === undefined ? defaults.downAfter : integer(o.downAfter, 'downAfter', 2, 1_000_000);
   if (downAfter <= suspectAfter)
     throw new ConfigError('downAfter', `must be greater than suspectAfter (${suspectAfter}), got ${downAfter}`);
   const capacity = o.capacity === undefined ? defaults.capacity : integer(o.capacity, 'capacity', 1, 4096);
@@ -175,8 +174,7 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
       if (seenIds.has(p.serverId)) throw new ConfigError(`peers[${i}].serverId`, `"${p.serverId}" is listed twice`);
       seenIds.add(p.serverId);
     }
-    if (seenAddresses.has(p.address))
-      throw new ConfigError(`peers[${i}].address`, `"${p.address}" is listed twice`);
+    if (seenAddresses.has(p.address)) throw new ConfigError(`peers[${i}].address`, `"${p.address}" is listed twice`);
     seenAddresses.add(p.address);
   });
   if (staticPeers.length > capacity)
@@ -195,7 +193,8 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     global: false,
   };
   if (o.global !== undefined) {
-    if (typeof o.global !== 'boolean') throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);
+    if (typeof o.global !== 'boolean')
+      throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);
     config.global = o.global;
   }
   if (o.secretFile !== undefined) {

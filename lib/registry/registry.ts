@@ -3,7 +3,16 @@
 // slot allocation, which it alone controls.
 import { EventEmitter } from 'node:events';
 import { CommyError, invalidArg } from '../errors.js';
-import { RegionWriter, SlotState, emptySlot, emptyHeader, type SlotRecord, type SlotFields } from '../region.js';
+import {
+  RegionWriter,
+  SlotState,
+  emptySlot,
+  emptyHeader,
+  layout,
+  type HeaderFields,
+  type SlotRecord,
+  type SlotFields,
+} from '../region.js';
 import type { PeerConfig, StaticPeer } from './config.js';
 import {
   ConnectionState,
@@ -49,6 +58,29 @@ export interface PeerRegistryEvents {
   peerStatusChanged: [PeerStatusChange];
   peerAdded: [{ serverId: string; address: string }];
   peerRemoved: [{ serverId: string; address: string }];
+}
+
+/** Metadata is stored as JSON so any language can read it from the region. */
+export function encodeMetadata(metadata: Record<string, string>): Buffer {
+  const encoded = Buffer.from(JSON.stringify(metadata), 'utf8');
+  if (encoded.length > layout.slot.metadataBytes)
+    throw new CommyError(
+      'ERR_METADATA_TOO_LARGE',
+      `metadata encodes to ${encoded.length} bytes; the limit is ${layout.slot.metadataBytes}`,
+    );
+  return encoded;
+}
+
+/** Decodes untrusted region bytes; anything but a map of strings reads as empty. */
+export function decodeMetadata(bytes: Buffer): Record<string, string> {
+  if (bytes.length === 0) return {};
+  try {
+    const v: unknown = JSON.parse(bytes.toString('utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<string, string>;
+  } catch {
+    return {};
+  }
 }
 
 function checkAmount(n: number): void {
@@ -106,7 +138,10 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   private indexOf(id: string): number {
     const i = this.slotOf.get(id);
     if (i === undefined)
-      throw new CommyError('ERR_UNKNOWN_PEER', `unknown peer "${id}" (known: ${[...this.slotOf.keys()].join(', ') || 'none'})`);
+      throw new CommyError(
+        'ERR_UNKNOWN_PEER',
+        `unknown peer "${id}" (known: ${[...this.slotOf.keys()].join(', ') || 'none'})`,
+      );
     return i;
   }
 
@@ -177,7 +212,8 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   /** A peer added by address learned its real id (at handshake). */
   identifyPeer(currentId: string, serverId: string): void {
     if (currentId === serverId) return;
-    if (this.slotOf.has(serverId)) throw new CommyError('ERR_DUPLICATE_PEER', `peer "${serverId}" is already registered`);
+    if (this.slotOf.has(serverId))
+      throw new CommyError('ERR_DUPLICATE_PEER', `peer "${serverId}" is already registered`);
     const index = this.indexOf(currentId);
     this.update(currentId, () => ({ serverId }));
     this.slotOf.delete(currentId);
@@ -272,6 +308,22 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       lastError: s.lastError,
       rttMs: s.rttMicros === 0xffffffff ? null : s.rttMicros / 1000,
     };
+  }
+
+  /** Read-modify-write of the node facts in the region header (writer only). */
+  updateHeader(patch: (h: HeaderFields) => Partial<HeaderFields>): void {
+    const h = this.writer.header();
+    this.writer.writeHeader({ ...h, ...patch(h) });
+  }
+
+  /** Stores a peer's metadata map in its slot, as JSON of at most the slot's metadata bytes. */
+  setPeerMetadata(id: string, metadata: Record<string, string>): void {
+    const encoded = encodeMetadata(metadata);
+    this.update(id, () => ({ metadata: encoded }));
+  }
+
+  getPeerMetadata(id: string): Record<string, string> {
+    return decodeMetadata(this.readSlot(id).metadata);
   }
 
   getClusterStatus(): ClusterStatus {

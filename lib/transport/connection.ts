@@ -1,0 +1,299 @@
+// One TCP connection to a peer: the handshake (mutual challenge-response),
+// then authenticated frames. Enforces the handshake, idle and partial-frame
+// timeouts, so a silent, half-open or byte-dripping peer cannot hold it.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { FrameAuth, Keyring, newNonce, proof, proofMatches, type Key, type Transcript } from '../protocol/auth.js';
+import { decodeMessage, encodeMessage } from '../protocol/codec.js';
+import { ProtocolError, RejectReason } from '../protocol/errors.js';
+import { FrameDecoder } from '../protocol/frame.js';
+import { MessageType, PROTOCOL_VERSION, type Hello, type Message } from '../protocol/messages.js';
+
+export interface Rejection {
+  reason: RejectReason;
+  code: string;
+  message: string;
+}
+
+export interface ConnectionContext {
+  cluster: string;
+  serverId: string;
+  listen: string;
+  keyring: Keyring;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxFrameBytes: number;
+  /** Server side: decides whether a hello'd peer may join; null admits it. */
+  admit(hello: Hello): Rejection | null;
+}
+
+export interface ConnectionEvents {
+  open: [];
+  message: [Message];
+  /** A protocol violation by the remote side; the connection closes right after. */
+  rejected: [Rejection];
+  /** The remote side sent an Error frame. */
+  remoteError: [{ code: string; message: string; requestId: number | null }];
+  close: [{ error?: string }];
+}
+
+export class Connection extends EventEmitter<ConnectionEvents> {
+  readonly role: 'client' | 'server';
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  /** Known after the handshake (and beforehand on the client when dialing a named peer). */
+  peerId: string | undefined;
+  peerListen = '';
+  state: 'handshake' | 'open' | 'closed' = 'handshake';
+  /** Bytes counted before the peer was known; flushed into onBytes once open. */
+  private pendingIn = 0;
+  private pendingOut = 0;
+  onBytes: ((direction: 'in' | 'out', n: number) => void) | undefined;
+
+  private readonly ctx: ConnectionContext;
+  private readonly decoder: FrameDecoder;
+  private readonly nonce = newNonce();
+  private transcript: Transcript | undefined;
+  private key: Key | undefined;
+  private auth: FrameAuth | undefined;
+  private timer: NodeJS.Timeout;
+
+  constructor(socket: Socket, role: 'client' | 'server', ctx: ConnectionContext, expectedPeerId?: string) {
+    super();
+    this.socket = socket;
+    this.role = role;
+    this.ctx = ctx;
+    this.peerId = expectedPeerId;
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.decoder = new FrameDecoder(ctx.maxFrameBytes);
+    socket.setNoDelay(true);
+    this.timer = setTimeout(
+      () => this.fail({ reason: RejectReason.Timeout, code: 'ERR_HANDSHAKE_TIMEOUT', message: 'handshake timed out' }),
+      ctx.handshakeTimeoutMs,
+    );
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.finish(err.message));
+    socket.on('close', () => this.finish());
+    if (role === 'client') {
+      const start = () =>
+        this.write({
+          type: MessageType.Hello,
+          body: {
+            version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor],
+            cluster: ctx.cluster,
+            serverId: ctx.serverId,
+            listen: ctx.listen,
+            nonce: this.nonce,
+            keyIds: ctx.keyring.ids,
+          },
+        });
+      if (socket.connecting) socket.once('connect', start);
+      else start();
+    }
+  }
+
+  /** Sends an authenticated message; false when the connection is not open. */
+  send(m: Message): boolean {
+    if (this.state !== 'open') return false;
+    return this.write(m);
+  }
+
+  private write(m: Message): boolean {
+    if (this.socket.destroyed) return false;
+    const frame = encodeMessage(m, this.auth);
+    this.countBytes('out', frame.length);
+    this.socket.write(frame);
+    return true;
+  }
+
+  private countBytes(direction: 'in' | 'out', n: number): void {
+    if (this.onBytes && this.state === 'open') this.onBytes(direction, n);
+    else if (direction === 'in') this.pendingIn += n;
+    else this.pendingOut += n;
+  }
+
+  /** Closes gracefully: flushes what was written, then ends. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.socket.end();
+    this.finish();
+  }
+
+  private fail(r: Rejection): void {
+    if (this.state === 'closed') return;
+    this.emit('rejected', r);
+    // Tell the remote side why, unless it is the one misbehaving at the framing level.
+    if (r.reason !== RejectReason.BadFrame && r.reason !== RejectReason.Timeout && !this.socket.destroyed) {
+      const frame = encodeMessage(
+        { type: MessageType.Error, body: { requestId: null, code: r.code, message: r.message } },
+        this.auth,
+      );
+      this.countBytes('out', frame.length);
+      this.socket.end(frame);
+    } else {
+      this.socket.destroy();
+    }
+    this.finish(r.message);
+  }
+
+  private finish(error?: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    // Give a half-closed socket a bounded time to flush an Error frame.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.emit('close', error ? { error } : {});
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.countBytes('in', chunk.length);
+    try {
+      for (const frame of this.decoder.push(chunk)) {
+        const m = decodeMessage(frame, this.auth);
+        if (this.state === 'open') this.timer.refresh(); // a complete, valid frame: the peer is alive
+        this.handle(m);
+        if (this.isClosed()) return;
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.fail({ reason: err.reason, code: err.code, message: err.message });
+      else this.fail({ reason: RejectReason.Other, code: 'ERR_INTERNAL', message: (err as Error).message });
+    }
+  }
+
+  private handle(m: Message): void {
+    if (m.type === MessageType.Error) {
+      this.emit('remoteError', m.body);
+      if (this.state !== 'open') this.finish(`${m.body.code}: ${m.body.message}`);
+      return;
+    }
+    if (this.state === 'open') {
+      if (m.type === MessageType.Hello || m.type === MessageType.HelloAck || m.type === MessageType.HelloProof)
+        throw new ProtocolError('ERR_BAD_MESSAGE', 'handshake message after the handshake');
+      this.emit('message', m);
+      return;
+    }
+    if (this.role === 'server') this.serverHandshake(m);
+    else this.clientHandshake(m);
+  }
+
+  private checkVersion(v: [number, number]): void {
+    if (v[0] !== PROTOCOL_VERSION.major)
+      throw new ProtocolError(
+        'ERR_VERSION',
+        `protocol ${v[0]}.${v[1]} is not supported (this node speaks ${PROTOCOL_VERSION.major}.x)`,
+        RejectReason.BadVersion,
+      );
+  }
+
+  private checkCluster(cluster: string): void {
+    if (cluster !== this.ctx.cluster)
+      throw new ProtocolError(
+        'ERR_WRONG_CLUSTER',
+        `peer is in cluster "${cluster}", this node in "${this.ctx.cluster}"`,
+        RejectReason.WrongCluster,
+      );
+  }
+
+  private serverHandshake(m: Message): void {
+    if (m.type === MessageType.Hello && !this.transcript) {
+      const h = m.body;
+      this.checkVersion(h.version);
+      this.checkCluster(h.cluster);
+      const key = this.ctx.keyring.choose(h.keyIds);
+      if (!key) throw new ProtocolError('ERR_AUTH', 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
+      const refusal = this.ctx.admit(h);
+      if (refusal) throw new ProtocolError(refusal.code, refusal.message, refusal.reason);
+      this.key = key;
+      this.peerId = h.serverId;
+      this.peerListen = h.listen;
+      this.transcript = {
+        cluster: this.ctx.cluster,
+        clientId: h.serverId,
+        serverId: this.ctx.serverId,
+        clientNonce: h.nonce,
+        serverNonce: this.nonce,
+      };
+      this.write({
+        type: MessageType.HelloAck,
+        body: {
+          version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor],
+          cluster: this.ctx.cluster,
+          serverId: this.ctx.serverId,
+          listen: this.ctx.listen,
+          nonce: this.nonce,
+          keyId: key.id,
+          proof: proof(key, 'server', this.transcript),
+        },
+      });
+      return;
+    }
+    if (m.type === MessageType.HelloProof && this.transcript && this.key) {
+      if (!proofMatches(proof(this.key, 'client', this.transcript), m.body.proof))
+        throw new ProtocolError('ERR_AUTH', 'client proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+      this.open(this.key, this.transcript);
+      return;
+    }
+    throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+  }
+
+  private clientHandshake(m: Message): void {
+    if (m.type !== MessageType.HelloAck || this.transcript)
+      throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+    const a = m.body;
+    this.checkVersion(a.version);
+    this.checkCluster(a.cluster);
+    if (this.peerId !== undefined && a.serverId !== this.peerId)
+      throw new ProtocolError(
+        'ERR_UNKNOWN_PEER',
+        `expected peer "${this.peerId}" at ${this.remoteAddress} but "${a.serverId}" answered`,
+        RejectReason.UnknownPeer,
+      );
+    const key = this.ctx.keyring.get(a.keyId);
+    if (!key) throw new ProtocolError('ERR_AUTH', 'peer chose a key we do not hold', RejectReason.AuthFailed);
+    const t: Transcript = {
+      cluster: this.ctx.cluster,
+      clientId: this.ctx.serverId,
+      serverId: a.serverId,
+      clientNonce: this.nonce,
+      serverNonce: a.nonce,
+    };
+    if (!proofMatches(proof(key, 'server', t), a.proof))
+      throw new ProtocolError('ERR_AUTH', 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+    this.peerId = a.serverId;
+    this.peerListen = a.listen;
+    this.write({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } });
+    this.open(key, t);
+  }
+
+  private open(key: Key, t: Transcript): void {
+    this.auth = new FrameAuth(key, this.role, t);
+    this.state = 'open';
+    clearTimeout(this.timer);
+    // After the handshake, every complete frame re-arms this: silence or a
+    // byte drip that never completes a frame for idleTimeoutMs closes it.
+    this.timer = setTimeout(
+      () =>
+        this.fail({
+          reason: RejectReason.Timeout,
+          code: 'ERR_IDLE_TIMEOUT',
+          message: 'no complete frame within the idle timeout',
+        }),
+      this.ctx.idleTimeoutMs,
+    );
+    this.emit('open');
+  }
+
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Hands the bytes counted during the handshake to the byte counter. */
+  flushPendingBytes(): void {
+    if (!this.onBytes) return;
+    if (this.pendingIn) this.onBytes('in', this.pendingIn);
+    if (this.pendingOut) this.onBytes('out', this.pendingOut);
+    this.pendingIn = 0;
+    this.pendingOut = 0;
+  }
+}

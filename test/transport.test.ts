@@ -1,0 +1,204 @@
+// Transport units: frame decoding limits, message validation, authentication
+// state, and the dialer's backoff and circuit breaker under fake timers.
+import { expect } from 'chai';
+import FakeTimers from '@sinonjs/fake-timers';
+import { FrameDecoder, encodeFrame } from '../lib/protocol/frame.js';
+import { decodeMessage, encodeMessage } from '../lib/protocol/codec.js';
+import { FrameAuth, Keyring, keyId, resolveKeyring, proof, proofMatches } from '../lib/protocol/auth.js';
+import { MessageType, validate } from '../lib/protocol/messages.js';
+import { ProtocolError } from '../lib/protocol/errors.js';
+import { Dialer } from '../lib/transport/dialer.js';
+import { ConfigError } from '../lib/errors.js';
+
+describe('FrameDecoder', () => {
+  it('reassembles frames split at every byte boundary and several per chunk', () => {
+    const frames = [
+      encodeFrame(4, Buffer.from('abc')),
+      encodeFrame(5, Buffer.alloc(0)),
+      encodeFrame(6, Buffer.alloc(300, 7)),
+    ];
+    const all = Buffer.concat(frames);
+    for (let split = 1; split < all.length; split += 7) {
+      const d = new FrameDecoder();
+      const got = [...d.push(all.subarray(0, split)), ...d.push(all.subarray(split))];
+      expect(got.map((f) => [f.type, f.payload.length, f.wireBytes])).to.deep.equal([
+        [4, 3, 8],
+        [5, 0, 5],
+        [6, 300, 305],
+      ]);
+      expect(d.pendingBytes).to.equal(0);
+    }
+  });
+
+  it('refuses a declared length over the limit before buffering it, and an empty frame', () => {
+    const d = new FrameDecoder(1024);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(1025, 0);
+    expect(() => d.push(head)).to.throw(ProtocolError, /exceeds the 1024-byte limit/);
+    const empty = Buffer.alloc(4);
+    expect(() => new FrameDecoder().push(empty)).to.throw(ProtocolError, /empty frame/);
+  });
+});
+
+describe('message validation', () => {
+  it('round-trips a heartbeat in its compact form', () => {
+    const m = {
+      type: MessageType.HeartbeatPong,
+      body: { serverId: 'a', timestamp: 17, sequence: 3, status: 'ok' },
+    } as const;
+    const f = new FrameDecoder().push(encodeMessage(m))[0];
+    expect(decodeMessage(f)).to.deep.equal(m);
+  });
+
+  it('rejects wrong shapes, unknown types and unknown migration reasons', () => {
+    expect(() => validate(MessageType.HeartbeatPing, { serverId: 'a' })).to.throw(ProtocolError);
+    expect(() => validate(MessageType.HeartbeatPing, ['a b', 1, 1])).to.throw(/valid id/);
+    expect(() => validate(MessageType.Hello, { version: [1, 0] })).to.throw(ProtocolError);
+    expect(() => validate(99, {})).to.throw(/unknown message type/);
+    expect(() =>
+      validate(MessageType.ClientMigration, { requestId: 1, clientId: 'x', from: 'a', to: 'b', reason: 'whim' }),
+    ).to.throw(/migration reason/);
+    expect(() => validate(MessageType.MetadataExchange, { metadata: { k: 5 } })).to.throw(ProtocolError);
+  });
+});
+
+describe('authentication', () => {
+  const t = {
+    cluster: 'c',
+    clientId: 'a',
+    serverId: 'b',
+    clientNonce: Buffer.alloc(32, 1),
+    serverNonce: Buffer.alloc(32, 2),
+  };
+  const ring = new Keyring(['0123456789abcdef-primary', '0123456789abcdef-older']);
+
+  it('keyrings choose the first shared key, primary first, and key ids reveal nothing of the secret', () => {
+    const other = new Keyring(['0123456789abcdef-newest', '0123456789abcdef-primary']);
+    expect(other.choose(ring.ids)?.id).to.equal(ring.primary.id);
+    expect(ring.choose(other.ids)?.id).to.equal(ring.primary.id);
+    expect(ring.primary.id).to.have.length(16);
+    expect(ring.primary.id).to.not.contain('0123');
+    expect(keyId(Buffer.from('x'.repeat(16)))).to.not.equal(keyId(Buffer.from('y'.repeat(16))));
+  });
+
+  it('proofs differ by role and key, and only the matching one verifies', () => {
+    const server = proof(ring.primary, 'server', t);
+    expect(proofMatches(server, proof(ring.primary, 'server', t))).to.equal(true);
+    expect(proofMatches(server, proof(ring.primary, 'client', t))).to.equal(false);
+    expect(proofMatches(server, proof(ring.keys[1], 'server', t))).to.equal(false);
+  });
+
+  it('frame tags bind the sequence: a replayed or reordered frame fails', () => {
+    const client = new FrameAuth(ring.primary, 'client', t);
+    const server = new FrameAuth(ring.primary, 'server', t);
+    const b1 = Buffer.from('one');
+    const b2 = Buffer.from('two');
+    const t1 = client.seal(4, b1);
+    const t2 = client.seal(4, b2);
+    expect(server.open(4, b2, t2)).to.equal(false); // out of order
+    expect(server.open(4, b1, t1)).to.equal(true);
+    expect(server.open(4, b1, t1)).to.equal(false); // replay
+    expect(server.open(5, b2, t2)).to.equal(false); // type changed
+    expect(server.open(4, b2, t2)).to.equal(true);
+  });
+
+  it('resolves the secret: COMMY_SECRET wins, then the option, then the file; none is a config error', () => {
+    expect(
+      resolveKeyring({
+        secret: 'option-secret-0123456',
+        env: { COMMY_SECRET: 'env-secret-0123456789,older-secret-0123456' },
+      }).ids,
+    ).to.have.length(2);
+    expect(resolveKeyring({ secret: 'option-secret-0123456', env: {} }).primary.id).to.equal(
+      keyId(Buffer.from('option-secret-0123456')),
+    );
+    expect(() => resolveKeyring({ env: {} })).to.throw(ConfigError, /COMMY_SECRET/);
+    expect(() => resolveKeyring({ secret: 'short', env: {} })).to.throw(ConfigError, /at least 16/);
+    expect(() => resolveKeyring({ secretFile: '/nonexistent/secret', env: {} })).to.throw(ConfigError, /secretFile/);
+  });
+});
+
+describe('Dialer backoff and circuit breaker', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  });
+  afterEach(() => clock.uninstall());
+
+  async function settle(): Promise<void> {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  }
+
+  it('retries with full-jitter exponential backoff capped at maxDelayMs, opens after N failures, probes half-open', async () => {
+    const attempts: number[] = [];
+    const failures: { retryAtMs: number; circuitOpen: boolean }[] = [];
+    let succeed = false;
+    const d = new Dialer(
+      { initialDelayMs: 100, maxDelayMs: 800, breakerThreshold: 5, halfOpenAfterMs: 10_000 },
+      {
+        dial: async () => {
+          if (!succeed) throw new Error('ECONNREFUSED');
+        },
+        connected: () => false,
+        onAttempt: () => attempts.push(Date.now()),
+        onSuccess: () => failures.push({ retryAtMs: -1, circuitOpen: false }),
+        onFailure: (f) => failures.push(f),
+      },
+    );
+    d.start();
+    // Walk the clock to each scheduled retry.
+    for (let i = 0; i < 6; i++) {
+      await clock.tickAsync(0);
+      await settle();
+      const next = failures[failures.length - 1];
+      if (next.circuitOpen) break;
+      await clock.tickAsync(next.retryAtMs - Date.now());
+    }
+    await settle();
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]);
+    // Full jitter: each wait is within 0..cap, cap = 100, 200, 400, 800, 800.
+    const caps = [100, 200, 400, 800, 800];
+    gaps.forEach((g, i) => expect(g, `gap ${i}`).to.be.within(0, caps[i]));
+    expect(attempts).to.have.length(5);
+    const last = failures[failures.length - 1];
+    expect(last.circuitOpen).to.equal(true);
+    expect(d.circuitOpen).to.equal(true);
+    expect(last.retryAtMs - Date.now()).to.equal(10_000);
+    // Half-open: one probe after the wait; it succeeds and closes the circuit.
+    succeed = true;
+    await clock.tickAsync(10_000);
+    await settle();
+    expect(attempts).to.have.length(6);
+    expect(d.circuitOpen).to.equal(false);
+    d.stop();
+  });
+
+  it('does not dial while another connection to the peer is open, and redials after a disconnect', async () => {
+    let connected = true;
+    let dials = 0;
+    const d = new Dialer(
+      { initialDelayMs: 100, maxDelayMs: 800, breakerThreshold: 5, halfOpenAfterMs: 10_000 },
+      {
+        dial: async () => {
+          dials++;
+        },
+        connected: () => connected,
+        onAttempt: () => undefined,
+        onSuccess: () => undefined,
+        onFailure: () => undefined,
+      },
+    );
+    d.start();
+    await clock.tickAsync(1000);
+    expect(dials).to.equal(0);
+    connected = false;
+    d.disconnected();
+    await clock.tickAsync(100);
+    await settle();
+    expect(dials).to.equal(1);
+    d.stop();
+    d.disconnected();
+    await clock.tickAsync(5000);
+    expect(dials).to.equal(1); // stopped dialers stay quiet
+  });
+});
