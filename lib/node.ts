@@ -22,6 +22,7 @@ import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './reg
 import { PeerRegistry, encodeMetadata, type PeerStatusChange } from './registry/registry.js';
 import { ConnectionState, PeerStatus } from './registry/status.js';
 import { Connection, type ConnectionContext, type Rejection } from './transport/connection.js';
+import { keepNewConnection } from './transport/dedupe.js';
 import { Dialer, defaultDialPolicy, type DialPolicy } from './transport/dialer.js';
 
 export interface Logger {
@@ -308,11 +309,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
     const existing = this.active.get(id);
     if (existing && existing !== c) {
-      // One connection per pair: both sides keep the one dialed by the
-      // smaller serverId; between two of the same direction, the newer.
-      const dialerOf = (x: Connection) => (x.role === 'client' ? this.config.serverId : id);
-      const preferred = this.config.serverId < id ? this.config.serverId : id;
-      const keepNew = dialerOf(existing) === dialerOf(c) || dialerOf(c) === preferred;
+      const keepNew = keepNewConnection(this.config.serverId, id, existing.role, c.role);
       const loser = keepNew ? existing : c;
       this.active.set(id, keepNew ? c : existing);
       loser.onBytes = undefined;

@@ -3,6 +3,7 @@
 // only encodes and decodes them.
 import { binding } from './binding.js';
 import type { NativeRegion } from './native.js';
+import { addIndexEntry, removeIndexEntry } from './region-index.js';
 
 export const layout = binding.layout;
 const S = layout.slot;
@@ -325,7 +326,17 @@ export class RegionWriter extends RegionHandle {
       capacity: opts.capacity,
       global: opts.global === true,
     });
-    return new RegionWriter(native);
+    const writer = new RegionWriter(native);
+    if (binding.listNames() === null) {
+      addIndexEntry({
+        name: writer.name,
+        cluster: opts.cluster,
+        serverId: opts.serverId,
+        global: opts.global === true,
+        pid: process.pid,
+      });
+    }
+    return writer;
   }
 
   writeSlot(index: number, fields: SlotFields): void {
@@ -354,7 +365,10 @@ export class RegionWriter extends RegionHandle {
       if ((err as RegionError).code !== 'ERR_REGION_CLOSED') throw err;
     }
     this.close();
-    if (opts.unlink) binding.unlink(this.name);
+    if (opts.unlink) {
+      binding.unlink(this.name);
+      removeIndexEntry(this.name);
+    }
   }
 }
 

@@ -1,11 +1,21 @@
 // ClusterView: the reader side, usable from any process on the host. It maps
 // the node's region read-only and decodes the same slots the registry writes.
-import { RegionReader, type RegionKey, type SlotRecord } from './region.js';
+import {
+  RegionReader,
+  RTT_UNKNOWN,
+  type HeaderFields,
+  type RegionInfo,
+  type RegionKey,
+  type SlotRecord,
+  type WriterLiveness,
+} from './region.js';
+import { decodeMetadata } from './registry/registry.js';
 import { defaults } from './defaults.js';
 import { invalidArg } from './errors.js';
 import {
   computeClusterStatus,
   connectionFromCode,
+  rejectReasonNames,
   statusFromCode,
   type ClusterStatus,
   type ConnectionState,
@@ -36,6 +46,30 @@ export interface ClusterSnapshot {
   peers: PeerSnapshot[];
 }
 
+/** Everything the region holds about a peer, beyond the status contract. */
+export interface PeerDetails extends PeerSnapshot {
+  rttMs: number | null;
+  attemptCount: number;
+  lastError: string;
+  nextRetryMs: number | null;
+  statusReason: string;
+  statusChangedMs: number | null;
+  metadata: Record<string, string>;
+}
+
+export interface NodeDetails {
+  writer: WriterLiveness;
+  eventLoopLagMs: number;
+  maxEventLoopLagMs: number;
+  rejectedFrames: Record<string, number>;
+}
+
+export interface Inspection {
+  snapshot: ClusterSnapshot;
+  peers: PeerDetails[];
+  node: NodeDetails;
+}
+
 export interface WatchHandle {
   close(): void;
 }
@@ -50,6 +84,24 @@ function toPeer(s: SlotRecord): PeerSnapshot {
     bytesSent: s.bytesSent,
     bytesReceived: s.bytesReceived,
     connection: connectionFromCode(s.connectionState),
+  };
+}
+
+function buildSnapshot(info: RegionInfo, h: HeaderFields, slots: SlotRecord[]): ClusterSnapshot {
+  const peers = slots.map(toPeer);
+  return {
+    cluster: info.cluster,
+    serverId: info.serverId,
+    listen: h.listen,
+    writer: { pid: info.writer.pid, alive: info.writer.alive, heartbeatAgeMs: info.writer.heartbeatAgeMs },
+    config: {
+      heartbeatIntervalMs: h.heartbeatIntervalMs,
+      heartbeatTimeoutMs: h.heartbeatTimeoutMs,
+      suspectAfter: h.suspectAfter,
+      downAfter: h.downAfter,
+    },
+    status: computeClusterStatus(peers.map((p) => p.status)),
+    peers,
   };
 }
 
@@ -89,26 +141,41 @@ export class ClusterView {
       this.refreshIfReplaced(false);
       info = this.region.info();
     }
+    return buildSnapshot(info, this.region.header(), this.region.usedSlots());
+  }
+
+  /** The snapshot plus every detail the region holds (RTT, attempts, metadata, lag, rejections). */
+  inspect(): Inspection {
+    const info = this.region.info();
     const h = this.region.header();
-    const peers = this.region.usedSlots().map(toPeer);
+    const slots = this.region.usedSlots();
+    const peers = slots.map((s) => ({
+      ...toPeer(s),
+      rttMs: s.rttMicros === RTT_UNKNOWN ? null : s.rttMicros / 1000,
+      attemptCount: s.attemptCount,
+      lastError: s.lastError,
+      nextRetryMs: s.nextRetryMs || null,
+      statusReason: s.statusReason,
+      statusChangedMs: s.statusChangedMs || null,
+      metadata: decodeMetadata(s.metadata),
+    }));
+    const snapshot = buildSnapshot(info, h, slots);
     return {
-      cluster: info.cluster,
-      serverId: info.serverId,
-      listen: h.listen,
-      writer: {
-        pid: info.writer.pid,
-        alive: info.writer.alive,
-        heartbeatAgeMs: info.writer.heartbeatAgeMs,
-      },
-      config: {
-        heartbeatIntervalMs: h.heartbeatIntervalMs,
-        heartbeatTimeoutMs: h.heartbeatTimeoutMs,
-        suspectAfter: h.suspectAfter,
-        downAfter: h.downAfter,
-      },
-      status: computeClusterStatus(peers.map((p) => p.status)),
+      snapshot,
       peers,
+      node: {
+        writer: info.writer,
+        eventLoopLagMs: h.eventLoopLagMs,
+        maxEventLoopLagMs: h.maxEventLoopLagMs,
+        rejectedFrames: Object.fromEntries(rejectReasonNames.map((n, i) => [n, h.rejectedFrames[i] ?? 0])),
+      },
     };
+  }
+
+  /** A peer's metadata map (empty when it sent none). */
+  getPeerMetadata(serverId: string): Record<string, string> {
+    const s = this.region.usedSlots().find((p) => p.serverId === serverId);
+    return s ? decodeMetadata(s.metadata) : {};
   }
 
   /** One peer, or undefined if the node does not track it. */

@@ -10,6 +10,7 @@
 #define NOMINMAX
 #endif
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <chrono>
@@ -54,26 +55,46 @@ bool winError(Error& err, const char* what, const std::string& name, DWORD e, bo
   return err.set(c, std::string(what) + " " + name + " failed: GetLastError() " + std::to_string(e) + hint);
 }
 
-// Owner-only DACL: full access for the current user, nobody else.
+// The current token's user SID, in a TOKEN_USER buffer.
+struct TokenUserSid {
+  std::string buf;
+  TokenUserSid() {
+    HANDLE token = nullptr;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return;
+    DWORD len = 0;
+    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+    buf.assign(len, '\0');
+    if (!len || !GetTokenInformation(token, TokenUser, buf.data(), len, &len)) buf.clear();
+    CloseHandle(token);
+  }
+  PSID sid() const { return buf.empty() ? nullptr : reinterpret_cast<const TOKEN_USER*>(buf.data())->User.Sid; }
+};
+
+std::string sidString(PSID sid) {
+  LPSTR text = nullptr;
+  if (!sid || !ConvertSidToStringSidA(sid, &text)) return "an unknown SID";
+  std::string s = text;
+  LocalFree(text);
+  return s;
+}
+
+// Owner-only DACL: full access for the current user, nobody else. The owner is
+// set to the user too (by default it is the token's owner, which for an
+// elevated administrator is the Administrators group), so that openExisting
+// can tell our objects from a squatter's.
 struct OwnerOnly {
   SECURITY_ATTRIBUTES sa{};
   PSECURITY_DESCRIPTOR sd = nullptr;
   bool ok = false;
   OwnerOnly() {
-    HANDLE token = nullptr;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return;
-    DWORD len = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-    std::string buf(len, '\0');
+    TokenUserSid user;
     LPWSTR sidText = nullptr;
-    if (len && GetTokenInformation(token, TokenUser, buf.data(), len, &len) &&
-        ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid, &sidText)) {
+    if (user.sid() && ConvertSidToStringSidW(user.sid(), &sidText)) {
       // D:P = protected DACL (no inheritance); one ACE: GENERIC_ALL for the user.
-      std::wstring sddl = L"D:P(A;;GA;;;" + std::wstring(sidText) + L")";
+      std::wstring sddl = L"O:" + std::wstring(sidText) + L"D:P(A;;GA;;;" + std::wstring(sidText) + L")";
       ok = ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr);
       LocalFree(sidText);
     }
-    CloseHandle(token);
     sa.nLength = sizeof(sa);
     sa.lpSecurityDescriptor = sd;
     sa.bInheritHandle = FALSE;
@@ -82,6 +103,58 @@ struct OwnerOnly {
     if (sd) LocalFree(sd);
   }
 };
+
+// SYSTEM and the Administrators group can take any object over anyway, so
+// like root on POSIX they do not make an object untrustworthy.
+bool isPrivilegedSid(PSID sid) {
+  return IsWellKnownSid(sid, WinLocalSystemSid) || IsWellKnownSid(sid, WinBuiltinAdministratorsSid);
+}
+
+// Rights that let a holder change what readers see (generic rights included:
+// Windows maps them to specific ones when it stores an ACE, Wine does not).
+constexpr ACCESS_MASK kWriteRights =
+    SECTION_MAP_WRITE | SECTION_EXTEND_SIZE | WRITE_DAC | WRITE_OWNER | DELETE | GENERIC_WRITE | GENERIC_ALL;
+
+// The DACL counterpart of the POSIX owner and mode checks. Anyone: nobody
+// else may write it (a NULL DACL lets everybody). A writer taking an object
+// over: we own it and nobody else has any access. Else ERR_REGION_UNTRUSTED.
+bool checkSecurity(HANDLE h, bool forWriter, const std::string& name, Error& err) {
+  TokenUserSid user;
+  if (!user.sid()) return winError(err, "reading this process's user SID for", name, GetLastError());
+  PSID owner = nullptr;
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  DWORD rc = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
+                             nullptr, &dacl, nullptr, &sd);
+  if (rc != ERROR_SUCCESS) return winError(err, "GetSecurityInfo", name, rc);
+  std::string why;
+  if (!dacl) {
+    why = "it has a NULL DACL, so everybody may write to it";
+  } else if (forWriter && (!owner || !EqualSid(owner, user.sid()))) {
+    why = "it is owned by " + sidString(owner) + ", not by this process's user " + sidString(user.sid());
+  } else {
+    for (DWORD i = 0; i < dacl->AceCount && why.empty(); i++) {
+      ACE_HEADER* ace = nullptr;
+      if (!GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
+      if (ace->AceType == ACCESS_DENIED_ACE_TYPE) continue;  // only takes access away
+      if (ace->AceType != ACCESS_ALLOWED_ACE_TYPE) {
+        why = "its DACL has an ACE of type " + std::to_string(ace->AceType) + " that commy does not create";
+        break;
+      }
+      auto* allow = reinterpret_cast<ACCESS_ALLOWED_ACE*>(ace);
+      PSID sid = &allow->SidStart;
+      if (EqualSid(sid, user.sid()) || isPrivilegedSid(sid)) continue;
+      if (forWriter)
+        why = "its DACL gives " + sidString(sid) + " access";
+      else if (allow->Mask & kWriteRights)
+        why = "its DACL lets " + sidString(sid) + " write to it";
+    }
+  }
+  LocalFree(sd);
+  if (why.empty()) return true;
+  return err.set(code::kUntrusted, "refusing region " + name + ": " + why +
+                                       ". commy did not create it for this user; stop the process that holds it");
+}
 
 bool mapView(HANDLE h, bool writable, Mapping& out, const std::string& name, Error& err) {
   void* p = MapViewOfFile(h, writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ, 0, 0, 0);
@@ -131,13 +204,19 @@ bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
   return true;
 }
 
-bool openExisting(const std::string& name, bool writable, bool /*forWriter*/, Mapping& out, Error& err) {
-  // The DACL admits only the creating user, so no owner check is needed here.
-  HANDLE h = OpenFileMappingW(writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ, FALSE, widen(name).c_str());
+bool openExisting(const std::string& name, bool writable, bool forWriter, Mapping& out, Error& err) {
+  // READ_CONTROL to check who created it: anyone in this session may have.
+  HANDLE h =
+      OpenFileMappingW((writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ) | READ_CONTROL, FALSE, widen(name).c_str());
   if (!h) return winError(err, "OpenFileMappingW", name, GetLastError());
-  if (!mapView(h, writable, out, name, err)) {
+  if (!checkSecurity(h, forWriter, name, err) || !mapView(h, writable, out, name, err)) {
     CloseHandle(h);
     return false;
+  }
+  if (uint64_t max = totalSizeFor(kMaxCapacity) * 2; out.size > max) {  // as on POSIX
+    std::string size = std::to_string(out.size);
+    close(out);
+    return err.set(code::kBadLayout, "region " + name + " is " + size + " bytes, larger than any valid region");
   }
   return true;
 }

@@ -30,14 +30,22 @@ if ! command -v "$CXX" >/dev/null || ! command -v "$DLLTOOL" >/dev/null; then
   apt-get install -y -qq g++-mingw-w64-x86-64 >/dev/null
 fi
 
-# The sources binding.gyp compiles, read from it so the two lists cannot drift.
+# The sources binding.gyp compiles, read from it so the two lists cannot drift
+# (its top-level "sources"; per-OS sources in "conditions" would need adding here).
 # platform_posix.cc compiles to nothing under _WIN32.
+# shellcheck disable=SC2016 # a JS template literal, not a shell expansion
 mapfile -t SOURCES < <(node -e '
-  const gyp = require("fs").readFileSync("binding.gyp", "utf8");
-  const target = JSON.parse(gyp).targets.find((t) => t.target_name === "commy");
-  for (const s of target.sources) console.log(s);
+  let gyp;
+  try {
+    gyp = JSON.parse(require("fs").readFileSync("binding.gyp", "utf8"));
+  } catch (err) {
+    console.error(`binding.gyp is not plain JSON (${err.message}); keep it JSON or update scripts/build-win.sh`);
+    process.exit(1);
+  }
+  const target = gyp.targets.find((t) => t.target_name === "commy");
+  for (const s of target?.sources ?? []) console.log(s);
 ')
-[ ${#SOURCES[@]} -gt 0 ] || die "no sources found in binding.gyp"
+[ ${#SOURCES[@]} -gt 0 ] || die "no sources found for target commy in binding.gyp"
 
 NAPI_HEADERS=$(node -p 'require("path").dirname(require.resolve("node-api-headers/package.json"))') ||
   die "node-api-headers is not installed (run npm ci)"

@@ -46,6 +46,9 @@ done
 step "cross-build prebuilds/win32-x64 and compile TypeScript"
 bash scripts/build-win.sh
 npx tsc -p .
+# The DACL helper of the permissions tests (Node can neither read nor set a DACL).
+x86_64-w64-mingw32-g++-posix -std=c++20 -O2 -Wall -Wextra -Werror -static \
+  -o dist/test/fixtures/win32-security.exe test/fixtures/win32-security.cc -ladvapi32
 files=()
 for s in "${SUITES[@]}"; do
   f="dist/test/$s.test.js"
@@ -56,7 +59,7 @@ timeout_ms=$(node -p 'require("./.mocharc.json").timeout ?? 60000')
 
 step "Wine prefix"
 # The first start creates the prefix (a few seconds); later ones reuse it.
-wine_node wineboot 120 "${NODE_EXE[${NODE_VERSIONS[0]}]}" -p '`node ${process.version} ${process.platform}-${process.arch}`' ||
+wine_node wineboot 120 "${NODE_EXE[${NODE_VERSIONS[0]}]}" -p '["node", process.version, process.platform, process.arch].join(" ")' ||
   die "node.exe does not start under Wine"
 
 failed=()

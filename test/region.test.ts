@@ -2,7 +2,10 @@
 // counters, torn-read stress, validation of corrupt regions, liveness,
 // takeover and permissions. Processes are real children.
 import { expect } from 'chai';
-import { chmodSync, statSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, statSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { binding } from '../lib/binding.js';
 import {
   RegionReader,
@@ -14,7 +17,7 @@ import {
   regionName,
   type RegionError,
 } from '../lib/region.js';
-import { forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
+import { fixturesDir, forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -420,8 +423,31 @@ describe('writer liveness, exclusivity and takeover', () => {
 
 describe('permissions', () => {
   const posix = binding.platform === 'posix' && process.platform === 'linux';
+  // Node can neither read nor set a DACL: on Windows a helper does it
+  // (test/fixtures/win32-security.cc, built by scripts/test-windows.sh).
+  const securityTool = join(fixturesDir, 'win32-security.exe');
+  function needSecurityTool(ctx: Mocha.Context): void {
+    if (existsSync(securityTool)) return;
+    console.log('      skipped: dist/test/fixtures/win32-security.exe missing (scripts/test-windows.sh builds it)');
+    ctx.skip();
+  }
 
   it('creates the region with mode 0600 even under umask 000', function () {
+    if (binding.platform === 'win32') {
+      needSecurityTool(this);
+      const key = uniqueKey();
+      createWriter(key);
+      const out = join(tmpdir(), `commy-dacl-${process.pid}.txt`);
+      const r = spawnSync(securityTool, ['describe', regionName(key), out], { stdio: 'ignore' });
+      const [mapping, mutex] = readFileSync(out, 'utf8').split('\n');
+      rmSync(out, { force: true });
+      expect(r.status, `${mapping}\n${mutex}`).to.equal(0);
+      // Owned by the user, one ACE (full access) for that user, protected from inheritance.
+      const ownerOnly = /^O:(S-[0-9-]+)D:P\(A;;[A-Z]+;;;\1\)$/;
+      expect(mapping).to.match(ownerOnly);
+      expect(mutex).to.match(ownerOnly);
+      return;
+    }
     if (!posix) {
       console.log('      skipped: checks /dev/shm modes, Linux only (Windows uses a DACL; see docs/REGION.md)');
       this.skip();
@@ -437,7 +463,24 @@ describe('permissions', () => {
     expect(st.mode & 0o777).to.equal(0o600);
   });
 
-  it('refuses to take over a squatting object with a permissive mode', function () {
+  it('refuses to take over a squatting object with a permissive mode', async function () {
+    if (binding.platform === 'win32') {
+      needSecurityTool(this);
+      const key = uniqueKey();
+      const image = join(tmpdir(), `commy-squat-${process.pid}.bin`);
+      writeFileSync(image, validImage(key.cluster, key.serverId));
+      const squatter = spawn(securityTool, ['squat', regionName(key), image], { stdio: 'ignore' }); // Everyone: GA
+      try {
+        const what = 'the squatter to create the mapping';
+        await waitFor(() => codeOf(() => RegionReader.open(key).close()) !== 'ERR_REGION_NOT_FOUND', { what });
+        expect(codeOf(() => RegionWriter.create({ ...key, capacity: 2 }))).to.equal('ERR_REGION_UNTRUSTED');
+        expect(codeOf(() => RegionReader.open(key))).to.equal('ERR_REGION_UNTRUSTED');
+      } finally {
+        squatter.kill();
+        rmSync(image, { force: true });
+      }
+      return;
+    }
     if (!posix) {
       console.log('      skipped: squatting a name needs /dev/shm, Linux only');
       this.skip();
@@ -456,6 +499,10 @@ describe('permissions', () => {
   });
 
   it('a process running as another uid cannot open the region', async function () {
+    if (binding.platform === 'win32') {
+      console.log('      skipped: needs a second Windows account (Wine has one user); see docs/WINDOWS.md');
+      this.skip();
+    }
     if (!posix || !isRoot()) {
       console.log(`      skipped: needs root on Linux to start a child as uid 65534 (uid ${process.getuid?.()})`);
       this.skip();

@@ -8,6 +8,7 @@ import { FrameAuth, Keyring, keyId, resolveKeyring, proof, proofMatches } from '
 import { MessageType, validate } from '../lib/protocol/messages.js';
 import { ProtocolError } from '../lib/protocol/errors.js';
 import { Dialer } from '../lib/transport/dialer.js';
+import { keepNewConnection, type Role } from '../lib/transport/dedupe.js';
 import { ConfigError } from '../lib/errors.js';
 
 describe('FrameDecoder', () => {
@@ -200,5 +201,31 @@ describe('Dialer backoff and circuit breaker', () => {
     d.disconnected();
     await clock.tickAsync(5000);
     expect(dials).to.equal(1); // stopped dialers stay quiet
+  });
+});
+
+describe('simultaneous dial dedupe', () => {
+  it('both ends keep the same connection in every order of arrival', () => {
+    // Connection X dialed by a, connection Y dialed by b; each end sees them in either order.
+    const roleAt = (end: 'a' | 'b', dialer: 'a' | 'b'): Role => (end === dialer ? 'client' : 'server');
+    for (const [firstAtA, firstAtB] of [
+      ['a', 'a'],
+      ['a', 'b'],
+      ['b', 'a'],
+      ['b', 'b'],
+    ] as const) {
+      const keptAt = (end: 'a' | 'b', first: 'a' | 'b') => {
+        const second = first === 'a' ? 'b' : 'a';
+        const peer = end === 'a' ? 'b' : 'a';
+        return keepNewConnection(end, peer, roleAt(end, first), roleAt(end, second)) ? second : first;
+      };
+      expect(keptAt('a', firstAtA), `a saw ${firstAtA} first`).to.equal('a');
+      expect(keptAt('b', firstAtB), `b saw ${firstAtB} first`).to.equal('a');
+    }
+  });
+
+  it('a reconnect in the same direction replaces the old connection', () => {
+    expect(keepNewConnection('a', 'b', 'client', 'client')).to.equal(true);
+    expect(keepNewConnection('b', 'a', 'server', 'server')).to.equal(true);
   });
 });

@@ -13,16 +13,7 @@ export const RejectReason = {
   Other: 7,
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
-export const rejectReasonNames = [
-  'bad_frame',
-  'bad_version',
-  'wrong_cluster',
-  'auth_failed',
-  'unknown_peer',
-  'duplicate',
-  'timeout',
-  'other',
-] as const;
+export { rejectReasonNames } from '../registry/status.js';
 
 export class ProtocolError extends CommyError {
   readonly reason: RejectReason;

@@ -106,3 +106,15 @@ export function connectionFromCode(code: number): ConnectionState {
 
 /** ClusterStatus as a value: `ClusterStatus.compute(statuses)`. */
 export const ClusterStatus = { compute: computeClusterStatus } as const;
+
+/** Names of the rejected-frame counters in the region header, by slot index. */
+export const rejectReasonNames = [
+  'bad_frame',
+  'bad_version',
+  'wrong_cluster',
+  'auth_failed',
+  'unknown_peer',
+  'duplicate',
+  'timeout',
+  'other',
+] as const;

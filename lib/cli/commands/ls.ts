@@ -1,0 +1,97 @@
+// `commy ls`: every commy region on this host. POSIX lists /dev/shm; where the
+// OS cannot list named regions, the per-user index written by writers is used.
+import { RegionReader, listRegionNames, regionName } from '../../region.js';
+import { readIndex, removeIndexEntry } from '../../region-index.js';
+import { computeClusterStatus, statusFromCode } from '../../registry/status.js';
+import { ExitCode } from '../exit.js';
+import { table, useColour } from '../render.js';
+
+export interface RegionListing {
+  cluster: string;
+  serverId: string;
+  name: string;
+  writer: { pid: number; alive: boolean; heartbeatAgeMs: number; state: string };
+  peers: { total: number; healthy: number; suspected: number; down: number };
+}
+
+function describe(r: RegionReader): RegionListing {
+  const info = r.info();
+  const s = computeClusterStatus(r.usedSlots().map((x) => statusFromCode(x.status)));
+  return {
+    cluster: info.cluster,
+    serverId: info.serverId,
+    name: info.name,
+    writer: {
+      pid: info.writer.pid,
+      alive: info.writer.alive,
+      heartbeatAgeMs: info.writer.heartbeatAgeMs,
+      state: info.writer.state,
+    },
+    peers: { total: s.totalPeers - 1, healthy: s.healthyPeers - 1, suspected: s.suspectedPeers, down: s.downPeers },
+  };
+}
+
+export function listRegions(): { regions: RegionListing[]; problems: string[] } {
+  const regions: RegionListing[] = [];
+  const problems: string[] = [];
+  const names = listRegionNames();
+  if (names !== null) {
+    for (const name of names) {
+      try {
+        const r = RegionReader.openByName(name);
+        try {
+          regions.push(describe(r));
+        } finally {
+          r.close();
+        }
+      } catch (err) {
+        problems.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+  } else {
+    for (const e of readIndex()) {
+      try {
+        const r = RegionReader.open({ cluster: e.cluster, serverId: e.serverId, global: e.global });
+        try {
+          regions.push(describe(r));
+        } finally {
+          r.close();
+        }
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_REGION_NOT_FOUND') removeIndexEntry(regionName(e));
+        else problems.push(`${e.name}: ${(err as Error).message}`);
+      }
+    }
+  }
+  regions.sort((a, b) => `${a.cluster}/${a.serverId}`.localeCompare(`${b.cluster}/${b.serverId}`));
+  return { regions, problems };
+}
+
+export function lsCommand(o: { json?: boolean }): number {
+  const { regions, problems } = listRegions();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(regions, null, 2)}\n`);
+  } else if (regions.length === 0) {
+    process.stdout.write('no commy regions on this host\n');
+  } else {
+    const colour = useColour(process.stdout);
+    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'PEERS', 'HEALTHY', 'SUSPECTED', 'DOWN']];
+    for (const r of regions) {
+      rows.push([
+        r.cluster,
+        r.serverId,
+        String(r.writer.pid),
+        r.writer.alive ? 'alive' : r.writer.state === 'stopped' ? 'stopped' : 'dead',
+        String(r.peers.total),
+        String(r.peers.healthy),
+        String(r.peers.suspected),
+        String(r.peers.down),
+      ]);
+    }
+    process.stdout.write(
+      `${table(rows, colour, (i, c) => (c === 3 ? (regions[i - 1].writer.alive ? 'healthy' : 'down') : undefined))}\n`,
+    );
+  }
+  for (const p of problems) process.stderr.write(`commy ls: skipped ${p}\n`);
+  return ExitCode.Ok;
+}

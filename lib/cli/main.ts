@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// The commy command line: agent, status, ls, watch, metrics, demo.
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { agentCommand } from './commands/agent.js';
+import { demoCommand } from './commands/demo.js';
+import { lsCommand } from './commands/ls.js';
+import { metricsCommand } from './commands/metrics.js';
+import { statusCommand } from './commands/status.js';
+import { watchCommand } from './commands/watch.js';
+import { ExitCode, exitCodeFor } from './exit.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+function regionOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--cluster <name>', 'cluster name')
+    .requiredOption('--server <id>', 'serverId of the node whose region to read')
+    .option('--global', 'Windows: read the region in the Global\\ namespace');
+}
+
+/**
+ * Runs a command. Long-running ones exit explicitly once they have cleaned up,
+ * so a stray handle can never keep a stopped agent alive.
+ */
+async function run(action: () => number | Promise<number>, longRunning = false): Promise<void> {
+  try {
+    process.exitCode = await action();
+  } catch (err) {
+    process.stderr.write(`commy: ${(err as Error).message}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+  if (longRunning) process.exit();
+}
+
+const program = new Command('commy')
+  .description('Cluster peer health over authenticated TCP heartbeats, readable from shared memory')
+  .version(version)
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 runtime error, 2 usage or config error, 3 no such region, 4 region writer not alive.',
+  );
+
+program
+  .command('agent')
+  .description('run a node from a JSON config file until SIGINT/SIGTERM')
+  .requiredOption('--config <file>', 'JSON config file (see README)')
+  .option('--metrics-listen <host:port>', 'serve Prometheus metrics (overrides metricsListen)')
+  .action((o) => run(() => agentCommand(o), true));
+
+regionOptions(program.command('status'))
+  .description("print a node's cluster state, read from its shared-memory region")
+  .option('--json', 'print the JSON object of the status contract')
+  .action((o) => run(() => statusCommand(o)));
+
+program
+  .command('ls')
+  .description('list the commy regions on this host')
+  .option('--json', 'print JSON')
+  .action((o) => run(() => lsCommand(o)));
+
+regionOptions(program.command('watch'))
+  .description("live view of a node's cluster state (prints changes when not on a TTY)")
+  .option('--interval <ms>', 'poll interval in ms (default 250)')
+  .action((o) => run(() => watchCommand(o), true));
+
+regionOptions(program.command('metrics'))
+  .description("serve a node's state as Prometheus metrics, read from its region")
+  .requiredOption('--listen <host:port>', 'address to serve /metrics on')
+  .action((o) => run(() => metricsCommand(o), true));
+
+program
+  .command('demo')
+  .description('3-node cluster on loopback: live state from shared memory, one node killed and restarted')
+  .option('--duration <seconds>', 'total length of the demo (default 24)')
+  .option('--nodes <n>', 'number of nodes, 2-8 (default 3)')
+  .action((o) => run(() => demoCommand(o), true));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    const ok =
+      err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    process.exitCode = ok ? ExitCode.Ok : ExitCode.Usage;
+  } else {
+    process.stderr.write(`commy: ${(err as Error).message}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
