@@ -36,7 +36,8 @@ bool boolArg(const Napi::Object& o, const char* key) {
 }
 
 Napi::Buffer<uint8_t> bufferArg(const Napi::CallbackInfo& info, size_t i, size_t minBytes, const char* what) {
-  if (info.Length() <= i || !info[i].IsBuffer()) throwCode(info.Env(), code::kInvalidArg, std::string(what) + " must be a Buffer");
+  if (info.Length() <= i || !info[i].IsBuffer())
+    throwCode(info.Env(), code::kInvalidArg, std::string(what) + " must be a Buffer");
   auto b = info[i].As<Napi::Buffer<uint8_t>>();
   if (b.Length() < minBytes)
     throwCode(info.Env(), code::kInvalidArg,
@@ -76,8 +77,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
 
  private:
   Region& live(Napi::Env env) {
-    if (!region_ || region_->closed())
-      throwCode(env, code::kClosed, "region is closed; open it again to keep reading");
+    if (!region_ || region_->closed()) throwCode(env, code::kClosed, "region is closed; open it again to keep reading");
     return *region_;
   }
   Region& writer(Napi::Env env) {
@@ -86,7 +86,8 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return r;
   }
   uint32_t slotIndex(const Napi::CallbackInfo& info, const Region& r) {
-    if (info.Length() < 1 || !info[0].IsNumber()) throwCode(info.Env(), code::kInvalidArg, "slot index must be a number");
+    if (info.Length() < 1 || !info[0].IsNumber())
+      throwCode(info.Env(), code::kInvalidArg, "slot index must be a number");
     double d = info[0].As<Napi::Number>().DoubleValue();
     if (!(d >= 0 && d < r.layout().capacity) || d != static_cast<double>(static_cast<uint32_t>(d)))
       throwCode(info.Env(), code::kInvalidArg,
@@ -216,8 +217,7 @@ class RawWrap : public Napi::ObjectWrap<RawWrap> {
     return DefineClass(env, "RawMapping", {InstanceMethod<&RawWrap::Close>("close")});
   }
   explicit RawWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal())
-      throwCode(info.Env(), code::kInvalidArg, "use createRawRegion()");
+    if (info.Length() != 1 || !info[0].IsExternal()) throwCode(info.Env(), code::kInvalidArg, "use createRawRegion()");
     map_.reset(info[0].As<Napi::External<os::Mapping>>().Data());
   }
   ~RawWrap() { release(); }
@@ -244,22 +244,18 @@ class Addon : public Napi::Addon<Addon> {
     region_ = Napi::Persistent(RegionWrap::Define(env));
     raw_ = Napi::Persistent(RawWrap::Define(env));
     DefineAddon(exports, {
-                             InstanceMethod<&Addon::Create>("create"),
-                             InstanceMethod<&Addon::Open>("open"),
-                             InstanceMethod<&Addon::OpenByName>("openByName"),
-                             InstanceMethod<&Addon::ObjectName>("objectName"),
-                             InstanceMethod<&Addon::ListNames>("listNames"),
-                             InstanceMethod<&Addon::Unlink>("unlink"),
-                             InstanceMethod<&Addon::CreateRaw>("createRawRegion"),
-                             InstanceValue("layout", Layout(env), napi_enumerable),
-                             InstanceValue("platform",
+      InstanceMethod<&Addon::Create>("create"), InstanceMethod<&Addon::Open>("open"),
+          InstanceMethod<&Addon::OpenByName>("openByName"), InstanceMethod<&Addon::ObjectName>("objectName"),
+          InstanceMethod<&Addon::ListNames>("listNames"), InstanceMethod<&Addon::Unlink>("unlink"),
+          InstanceMethod<&Addon::CreateRaw>("createRawRegion"), InstanceValue("layout", Layout(env), napi_enumerable),
+          InstanceValue("platform",
 #if defined(_WIN32)
-                                           Napi::String::New(env, "win32"),
+                        Napi::String::New(env, "win32"),
 #else
                                            Napi::String::New(env, "posix"),
 #endif
-                                           napi_enumerable),
-                         });
+                        napi_enumerable),
+    });
   }
 
  private:

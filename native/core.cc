@@ -46,8 +46,8 @@ void storeU32(uint8_t* addr, uint32_t v, std::memory_order order) { at<uint32_t>
 bool validId(const std::string& s) {
   if (s.empty() || s.size() >= kNameBytes) return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -72,8 +72,7 @@ bool validateRegion(const uint8_t* base, size_t mappedSize, Layout& out, Error& 
   if (mappedSize == 0) return err.set(code::kNotReady, "region has size 0: its writer is still creating it");
   if (mappedSize < header::kSize)
     return err.set(code::kBadLayout, "region is truncated: " + std::to_string(mappedSize) +
-                                         " bytes, smaller than the " + std::to_string(header::kSize) +
-                                         "-byte header");
+                                         " bytes, smaller than the " + std::to_string(header::kSize) + "-byte header");
   uint64_t magic = loadU64(base + header::kMagic, std::memory_order_acquire);
   if (magic == 0) return err.set(code::kNotReady, "region header is not published yet: its writer is starting");
   uint32_t bom = loadU32(base + header::kByteOrder);
@@ -87,9 +86,9 @@ bool validateRegion(const uint8_t* base, size_t mappedSize, Layout& out, Error& 
   uint16_t major = static_cast<uint16_t>(versions & 0xFFFF);
   uint16_t minor = static_cast<uint16_t>(versions >> 16);
   if (major != kVersionMajor)
-    return err.set(code::kBadVersion, "region layout version " + std::to_string(major) + "." +
-                                          std::to_string(minor) + " is not supported (this build reads " +
-                                          std::to_string(kVersionMajor) + ".x); upgrade commy");
+    return err.set(code::kBadVersion, "region layout version " + std::to_string(major) + "." + std::to_string(minor) +
+                                          " is not supported (this build reads " + std::to_string(kVersionMajor) +
+                                          ".x); upgrade commy");
   uint32_t headerSize = loadU32(base + header::kHeaderSize);
   uint32_t slotSize = loadU32(base + header::kSlotSize);
   uint32_t capacity = loadU32(base + header::kCapacity);
@@ -102,8 +101,8 @@ bool validateRegion(const uint8_t* base, size_t mappedSize, Layout& out, Error& 
     return err.set(code::kBadLayout, "region capacity " + std::to_string(capacity) + " is out of range");
   uint64_t expected = uint64_t{headerSize} + uint64_t{capacity} * slotSize;  // no overflow: bounded above
   if (totalSize != expected)
-    return err.set(code::kBadLayout, "region declares " + std::to_string(totalSize) + " bytes but its sizes add up to " +
-                                         std::to_string(expected));
+    return err.set(code::kBadLayout, "region declares " + std::to_string(totalSize) +
+                                         " bytes but its sizes add up to " + std::to_string(expected));
   if (totalSize > mappedSize)
     return err.set(code::kBadLayout, "region declares " + std::to_string(totalSize) + " bytes but only " +
                                          std::to_string(mappedSize) + " are mapped (truncated)");

@@ -31,8 +31,8 @@ bool osError(Error& err, const char* what, const std::string& name, int e) {
   std::string hint;
   if (e == ENOENT) hint = ": no such region (is the writer running?)";
   if (e == EACCES || e == EPERM) hint = ": permission denied (regions are owner-only; run as the writer's user)";
-  return err.set(c, std::string(what) + " " + name + " failed: " + std::strerror(e) + " (errno " +
-                        std::to_string(e) + ")" + hint);
+  return err.set(
+      c, std::string(what) + " " + name + " failed: " + std::strerror(e) + " (errno " + std::to_string(e) + ")" + hint);
 }
 
 bool mapFd(int fd, size_t size, bool writable, Mapping& out, const std::string& name, Error& err) {
@@ -93,10 +93,11 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, Mappin
     return osError(err, "fstat", name, e);
   }
   std::string why;
-  if (!S_ISREG(st.st_mode)) why = "it is not a regular shared-memory object";
+  if (!S_ISREG(st.st_mode))
+    why = "it is not a regular shared-memory object";
   else if (forWriter && st.st_uid != geteuid())
-    why = "it is owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " +
-          std::to_string(geteuid());
+    why =
+        "it is owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " + std::to_string(geteuid());
   else if (forWriter && (st.st_mode & 077) != 0)
     why = "its mode allows group/other access";
   else if ((st.st_mode & 022) != 0)
@@ -111,8 +112,8 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, Mappin
   uint64_t max = totalSizeFor(kMaxCapacity) * 2;
   if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > max) {
     ::close(fd);
-    return err.set(code::kBadLayout, "region " + name + " is " + std::to_string(st.st_size) +
-                                         " bytes, larger than any valid region");
+    return err.set(code::kBadLayout,
+                   "region " + name + " is " + std::to_string(st.st_size) + " bytes, larger than any valid region");
   }
   if (st.st_size == 0) {
     // Either a writer is between shm_open and ftruncate (it holds the lock),

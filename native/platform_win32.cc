@@ -9,9 +9,9 @@
 #ifndef NOMINMAX
 #define NOMINMAX
 #endif
-#include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
+#include <windows.h>
 
 #include <chrono>
 #include <cinttypes>
@@ -46,8 +46,9 @@ bool winError(Error& err, const char* what, const std::string& name, DWORD e, bo
     hint = ": access denied (regions are owner-only; run as the writer's user)";
     if (creating && name.rfind("Global\\", 0) == 0) {
       c = code::kPrivilege;
-      hint = ": access denied; creating Global\\ objects needs SeCreateGlobalPrivilege (run as a service or "
-             "administrator, or use the default Local\\ namespace)";
+      hint =
+          ": access denied; creating Global\\ objects needs SeCreateGlobalPrivilege (run as a service or "
+          "administrator, or use the default Local\\ namespace)";
     }
   } else if (e == ERROR_ALREADY_EXISTS) {
     c = code::kExists;

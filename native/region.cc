@@ -17,8 +17,7 @@ bool checkIds(const std::string& cluster, const std::string& serverId, Error& er
   if (!validId(cluster))
     return err.set(code::kInvalidArg, "cluster must be 1-63 characters of [A-Za-z0-9._-], got \"" + cluster + "\"");
   if (!validId(serverId))
-    return err.set(code::kInvalidArg,
-                   "serverId must be 1-63 characters of [A-Za-z0-9._-], got \"" + serverId + "\"");
+    return err.set(code::kInvalidArg, "serverId must be 1-63 characters of [A-Za-z0-9._-], got \"" + serverId + "\"");
   return true;
 }
 
@@ -112,8 +111,9 @@ std::unique_ptr<Region> Region::open(const OpenOptions& o, Error& err) {
   auto r = openByName(name, o.writable, err);
   if (!r) return nullptr;
   if (r->layout_.cluster != o.cluster || r->layout_.serverId != o.serverId)
-    return fail(err, code::kMismatch, "region " + name + " belongs to cluster \"" + r->layout_.cluster +
-                                          "\" server \"" + r->layout_.serverId + "\", not the one asked for");
+    return fail(err, code::kMismatch,
+                "region " + name + " belongs to cluster \"" + r->layout_.cluster + "\" server \"" +
+                    r->layout_.serverId + "\", not the one asked for");
   return r;
 }
 

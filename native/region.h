@@ -53,7 +53,7 @@ class Region {
   bool readHeaderData(uint8_t* out, Error& err) const;
   void writeHeaderData(const uint8_t* data);
   bool readSlot(uint32_t index, uint8_t* record, Error& err) const;  // record: slot::kRecordSize bytes
-  void writeSlot(uint32_t index, const uint8_t* data);                // data: slot::kDataSize bytes
+  void writeSlot(uint32_t index, const uint8_t* data);               // data: slot::kDataSize bytes
   // Copies every used slot as consecutive records of slot::kRecordSize bytes
   // and sets `count`. Each record is consistent by its seqlock; the set as a
   // whole is retried a few times until no write landed during the copy.

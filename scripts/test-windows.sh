@@ -5,7 +5,8 @@
 #   3. cross-builds prebuilds/win32-x64/commy.node (scripts/build-win.sh) and compiles the TS;
 #   4. runs the same mocha suites as `npm test` for the region, registry, view,
 #      status, config and the addon loader in node.exe, children forked by node.exe
-#      included, once per Node version.
+#      included, once per Node version;
+#   5. a CLI smoke test: two `commy agent`s and `commy status --json`, all node.exe.
 # Wine rules: node.exe's stdio never goes to a pipe (files only, printed afterwards),
 # and the script ends with `wineserver -w`. Exit status is non-zero if any suite fails.
 # Usage: bash scripts/test-windows.sh [node versions...]   (default: 20.20.2 22.23.3)
@@ -72,29 +73,88 @@ for v in "${NODE_VERSIONS[@]}"; do
     --no-config --no-color --reporter spec --timeout "$timeout_ms" "${files[@]}" || rc=$?
   counts=$(grep -E '^ +[0-9]+ (passing|pending|failing)' "$WINE_LOGS/mocha-$v.out" | sed 's/ *([^)]*)//' | xargs echo || true)
   summary+=("node.exe $v: ${counts:-no mocha summary} (exit $rc, $((SECONDS - t0))s)")
-  [ "$rc" -eq 0 ] || failed+=("$v")
+  [ "$rc" -eq 0 ] || failed+=("mocha in node.exe $v")
 done
 
-step "CLI smoke test under Wine"
-# TODO(issue 6, CLI smoke): the CLI (lib/cli, `commy agent` / `commy status`) does
-# not exist yet. When it lands, this hook must:
-#   1. write a config for one node (cluster wine-smoke, serverId a, listen 127.0.0.1:0)
-#      into .wine-test/ and start `node.exe dist/lib/cli/main.js agent --config <file>`
-#      in the background, stdio to files under $WINE_LOGS;
-#   2. poll `node.exe dist/lib/cli/main.js status --cluster wine-smoke --server a --json`
-#      (a second node.exe, stdio to files) until it exits 0 with writer.alive true,
-#      with a deadline, and check the JSON against the DESIGN.md shape;
-#   3. stop the agent (no POSIX signals reach node.exe under Wine: use
-#      `$WINE taskkill /pid <winpid>`, or a stop request once the CLI has one) and
-#      check that status then exits 4 (writer not alive) or 3 (region gone).
-if [ -f dist/lib/cli/main.js ]; then
-  printf 'TODO(issue 6): dist/lib/cli/main.js exists now; implement the CLI smoke test in %s\n' "$0"
+step "CLI smoke test under Wine: two agents over TCP, status --json from a third node.exe"
+# Agents a and b (node.exe, background, stdio to files) peer over loopback;
+# `commy status` from another node.exe must show a's writer alive and b healthy.
+# SIGINT to a Wine process reaches node.exe as a Ctrl-C event, so the agent
+# stops cleanly; its mapping then vanishes with the last handle (status exits 3),
+# and b, told by a's Leave, shows a down.
+cli_smoke() {
+  local exe=$1 dir="$WINE_CACHE/cli-smoke" cluster="wine-smoke-$$" base=$((20000 + RANDOM % 30000))
+  local main=dist/lib/cli/main.js id peer rc deadline
+  [ -f "$main" ] || {
+    printf 'CLI smoke: skipped, %s does not exist\n' "$main"
+    return 0
+  }
+  rm -rf "$dir" && mkdir -p "$dir"
+  declare -A port=([a]=$base [b]=$((base + 1))) pid=()
+  for id in a b; do
+    peer=$([ "$id" = a ] && echo b || echo a)
+    printf '{"cluster":"%s","serverId":"%s","listen":"127.0.0.1:%s","peers":["%s@127.0.0.1:%s"],"heartbeatIntervalMs":200,"heartbeatTimeoutMs":400}\n' \
+      "$cluster" "$id" "${port[$id]}" "$peer" "${port[$peer]}" >"$dir/$id.json"
+    COMMY_SECRET=wine-smoke-secret-0123456789abcdef "$WINE" "$exe" "$main" agent --config "$dir/$id.json" \
+      <"/dev/null" >"$WINE_LOGS/agent-$id.out" 2>"$WINE_LOGS/agent-$id.err" &
+    pid[$id]=$!
+  done
+  status() { # status NODE: runs `commy status --json` in node.exe; exit status is the CLI's
+    timeout --kill-after=10 60 "$WINE" "$exe" "$main" status --cluster "$cluster" --server "$1" --json \
+      <"/dev/null" >"$WINE_LOGS/status-$1.out" 2>"$WINE_LOGS/status-$1.err"
+  }
+  check() { # check FILE JS-EXPR: the status JSON in FILE satisfies the expression over `s`
+    node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      process.exit((new Function("s", "return " + process.argv[2]))(s) ? 0 : 1);' "$1" "$2" 2>/dev/null
+  }
+  local shape='["cluster","serverId","listen","writer","config","status","peers"].join() === Object.keys(s).join()'
+  local ok=1
+  deadline=$((SECONDS + 60))
+  until status a && check "$WINE_LOGS/status-a.out" "$shape && s.writer.alive && s.status.healthyPeers === 2 &&
+      s.peers.length === 1 && s.peers[0].serverId === 'b' && s.peers[0].status === 'healthy' && s.peers[0].bytesSent > 0"; do
+    if [ $SECONDS -ge $deadline ]; then
+      ok=0
+      break
+    fi
+    sleep 1
+  done
+  printf -- '--- commy status --json (node a, running):\n'
+  cat "$WINE_LOGS/status-a.out" "$WINE_LOGS/status-a.err"
+  if [ "$ok" -eq 1 ]; then
+    kill -INT "${pid[a]}"
+    rc=0
+    wait "${pid[a]}" || rc=$?
+    grep -q '"event":"stopped"' "$WINE_LOGS/agent-a.out" || ok=0
+    [ "$rc" -eq 0 ] || ok=0
+    printf -- '--- agent a exited %s after SIGINT\n' "$rc"
+    rc=0
+    status a || rc=$?
+    printf -- '--- commy status for the stopped node a exits %s (3: its mapping vanished)\n' "$rc"
+    cat "$WINE_LOGS/status-a.err"
+    [ "$rc" -eq 3 ] || ok=0
+    # b got a's Leave: a is down at once, and b has lost its quorum of 2.
+    status b && check "$WINE_LOGS/status-b.out" "s.writer.alive && s.peers[0].serverId === 'a' &&
+      s.peers[0].status === 'down' && s.status.downPeers === 1" || ok=0
+    printf -- '--- commy status for node b after a left: %s\n' "$(node -p 'JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).peers)' "$WINE_LOGS/status-b.out" 2>&1)"
+  fi
+  kill -INT "${pid[a]}" "${pid[b]}" 2>/dev/null || true
+  wait "${pid[a]}" "${pid[b]}" 2>/dev/null || true
+  for id in a b; do
+    printf -- '--- agent %s log\n' "$id"
+    cat "$WINE_LOGS/agent-$id.out" "$WINE_LOGS/agent-$id.err"
+  done
+  [ "$ok" -eq 1 ]
+}
+t0=$SECONDS
+if cli_smoke "${NODE_EXE[${NODE_VERSIONS[0]}]}"; then
+  summary+=("CLI smoke (node.exe ${NODE_VERSIONS[0]}): ok ($((SECONDS - t0))s)")
 else
-  printf 'TODO(issue 6): CLI smoke test skipped: dist/lib/cli/main.js does not exist yet\n'
+  summary+=("CLI smoke (node.exe ${NODE_VERSIONS[0]}): FAILED ($((SECONDS - t0))s)")
+  failed+=("CLI smoke")
 fi
 
 step "summary"
 for line in "${summary[@]}"; do printf '  %s\n' "$line"; done
 printf '  logs: %s\n' "${WINE_LOGS#"$ROOT"/}"
-[ ${#failed[@]} -eq 0 ] || die "mocha failed under Wine for node.exe ${failed[*]}"
+[ ${#failed[@]} -eq 0 ] || die "failed under Wine: ${failed[*]}"
 printf 'test-windows: ok in %ss\n' $((SECONDS - start))

@@ -322,3 +322,30 @@ describe('commy demo', () => {
     expect(r.stdout).to.match(/view\s+a\s+b/);
   });
 });
+
+describe('README example', () => {
+  it('examples/read-state.mjs reads a running node through the package entry point', async function () {
+    this.timeout(60_000);
+    const { startNode } = await import('./cluster-helpers.js');
+    const key = uniqueKey('ex');
+    const [port] = await freePorts(1);
+    const node = await startNode({
+      cluster: key.cluster,
+      serverId: 'a',
+      listen: `127.0.0.1:${port}`,
+      peers: ['b@127.0.0.1:9'],
+    });
+    try {
+      const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'read-state.mjs');
+      const r = spawnSync(process.execPath, [example, key.cluster, 'a'], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/^\d\/2 healthy, quorum: (true|false)$/m);
+      expect(r.stdout).to.match(/^ {2}b (healthy|suspected|down) \(missed \d+\)$/m);
+      expect(r.stdout).to.match(/^changed: b=/m);
+    } finally {
+      node.child.send({ cmd: 'stop' });
+      await node.child.exited;
+      unlinkRegion({ cluster: key.cluster, serverId: 'a' });
+    }
+  });
+});

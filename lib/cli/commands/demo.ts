@@ -128,6 +128,20 @@ export async function demoCommand(o: { duration?: string; nodes?: string }): Pro
     const grid = [`  view  ${ids.map((p) => p.padEnd(9)).join(' ')}`, ...rows].join('\n');
     process.stdout.write(`\u001b[H\u001b[2J${header}\n\n${grid}\n\n${lines.slice(-14).join('\n')}\n`);
   };
+  /** One line per node: its own view of every peer, as read from its region. */
+  const grid = () => {
+    if (tty) return;
+    for (const n of nodes) {
+      const s = last.get(n.id);
+      const view = !s
+        ? '(no region yet)'
+        : !s.writer.alive
+          ? `process not alive (last pid ${s.writer.pid})`
+          : `${s.peers.map((p) => `${p.serverId}=${p.status}`).join(' ')}  quorum=${s.status.quorumAvailable ? 'yes' : 'NO'}  ` +
+            `heartbeat ${s.writer.heartbeatAgeMs} ms ago`;
+      process.stdout.write(`         region of ${n.id}: ${view}\n`);
+    }
+  };
   const until = async (what: string, cond: () => boolean, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (!cond()) {
@@ -191,6 +205,7 @@ export async function demoCommand(o: { duration?: string; nodes?: string }): Pro
     };
     await until('every node to see every peer healthy', () => (check(), allHealthy()), 20_000);
     say(`all ${count} nodes see each other ${paint(colour, 'healthy', 'healthy')}; quorum everywhere`);
+    grid();
     await holdUntil(durationS * 0.25);
     check();
     say(`kill -9 ${victim.id} (pid ${victim.proc!.pid})`);
@@ -204,6 +219,7 @@ export async function demoCommand(o: { duration?: string; nodes?: string }): Pro
     say(
       `${victim.id} suspected after ${(suspectedAfter / 1000).toFixed(2)} s, down after ${(downAfter / 1000).toFixed(2)} s`,
     );
+    grid();
     await holdUntil(durationS * 0.55);
     check();
     say(`restarting ${victim.id}`);
@@ -211,6 +227,7 @@ export async function demoCommand(o: { duration?: string; nodes?: string }): Pro
     start(victim);
     await until('the cluster to recover', () => (check(), allHealthy()), 20_000);
     say(`${victim.id} is back: every node healthy again after ${((Date.now() - restartedAt) / 1000).toFixed(2)} s`);
+    grid();
     await holdUntil(durationS * 0.85);
     check();
     say('stopping every agent with SIGTERM (each sends Leave and publishes "stopped")');
