@@ -2,6 +2,7 @@
 // shared bytes after open, so a hostile region cannot steer our pointers.
 #include "region.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace commy {
@@ -129,8 +130,19 @@ WriterInfo Region::writerInfo() {
   return w;
 }
 
+bool Region::readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const {
+  // seqlockRead gives up after 20 ms mid-write. A dead writer stays
+  // mid-write forever: fail at once. A live one was only descheduled (a
+  // loaded host): keep trying, but never past a hard bound.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    if (seqlockRead(seq, src, dst, bytes, err)) return true;
+    if (!os::writerAlive(map_) || std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+
 bool Region::readHeaderData(uint8_t* out, Error& err) const {
-  return seqlockRead(map_.base + header::kSeq, map_.base + header::kData, out, header::kDataSize, err);
+  return readStable(map_.base + header::kSeq, map_.base + header::kData, out, header::kDataSize, err);
 }
 
 void Region::writeHeaderData(const uint8_t* data) {
@@ -141,7 +153,7 @@ void Region::writeHeaderData(const uint8_t* data) {
 
 bool Region::readSlot(uint32_t index, uint8_t* record, Error& err) const {
   const uint8_t* s = slotAt(index);
-  if (!seqlockRead(s + slot::kSeq, s + slot::kData, record, slot::kDataSize, err)) return false;
+  if (!readStable(s + slot::kSeq, s + slot::kData, record, slot::kDataSize, err)) return false;
   uint64_t sent = counterLoad(s + slot::kBytesSent), received = counterLoad(s + slot::kBytesReceived);
   std::memcpy(record + slot::kDataSize, &sent, 8);
   std::memcpy(record + slot::kDataSize + 8, &received, 8);

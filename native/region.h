@@ -67,8 +67,9 @@ class Region {
 
  private:
   Region() = default;
+  bool readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const;
   uint8_t* slotAt(uint32_t i) const { return map_.base + layout_.headerSize + uint64_t{i} * layout_.slotSize; }
-  os::Mapping map_;
+  mutable os::Mapping map_;  // mutable: the liveness probe takes and drops a lock
   Layout layout_;
 };
 

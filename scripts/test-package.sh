@@ -100,7 +100,8 @@ cat "$WORK/install.log"
 # reports which addon file loaded. Runs unchanged in Linux node and in node.exe.
 cat >"$WORK/app/smoke.mjs" <<'EOF'
 import { ClusterView, PeerRegistry, parseConfig } from 'commy';
-import { bindingPath } from 'commy/dist/lib/binding.js';
+// Not an exported subpath: imported by file, only to report which addon loaded.
+import { bindingPath } from './node_modules/commy/dist/lib/binding.js';
 const key = { cluster: 'pkgtest', serverId: `s${process.pid}` };
 const registry = new PeerRegistry(parseConfig({ ...key, listen: '127.0.0.1:7101', peers: ['b@127.0.0.1:7102'] }));
 registry.initialize();
@@ -136,6 +137,9 @@ step "linux-x64: load the prebuild from the installed package"
 (cd "$WORK/app" && hidden node smoke.mjs) | tee "$WORK/smoke-linux.log"
 grep -q "loaded $WORK/app/node_modules/commy/prebuilds/linux-x64/commy.glibc.node" "$WORK/smoke-linux.log" ||
   die "node did not load the linux-x64 prebuild"
+
+version=$(cd "$WORK/app" && hidden ./node_modules/.bin/commy --version) || die "the commy bin does not run"
+printf 'bin: commy --version -> %s\n' "$version"
 
 step "types resolve from the installed package"
 (cd "$WORK/app" && node "$ROOT/node_modules/typescript/bin/tsc" -p .) || die "the package's types do not compile"

@@ -195,7 +195,11 @@ describe('cross-process reads', () => {
     );
     const results = await Promise.all(
       readers.map((r) =>
-        r.next((m: { done?: boolean; torn?: number; snapshots?: number; slots?: number }) => m.done === true, 170_000),
+        r.next(
+          (m: { done?: boolean; torn?: number; snapshots?: number; slots?: number; failed?: number }) =>
+            m.done === true,
+          170_000,
+        ),
       ),
     );
     writer.send('stop');
@@ -203,10 +207,14 @@ describe('cross-process reads', () => {
     const snapshots = results.reduce((a, r) => a + (r.snapshots ?? 0), 0);
     const slots = results.reduce((a, r) => a + (r.slots ?? 0), 0);
     const torn = results.reduce((a, r) => a + (r.torn ?? 0), 0);
-    console.log(`      ${snapshots} snapshots (${slots} slots) against ${w.writes} writes: ${torn} torn`);
+    const failed = results.reduce((a, r) => a + (r.failed ?? 0), 0);
+    console.log(
+      `      ${snapshots} snapshots (${slots} slots) against ${w.writes} writes: ${torn} torn, ${failed} failed`,
+    );
     expect(snapshots).to.be.at.least(1_000_000);
     expect(slots).to.be.at.least(1_000_000);
     expect(torn).to.equal(0);
+    expect(failed).to.equal(0);
   });
 });
 
