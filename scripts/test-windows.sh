@@ -6,7 +6,7 @@
 #   4. runs the same mocha suites as `npm test` for the region, registry, view,
 #      status, config and the addon loader in node.exe, children forked by node.exe
 #      included, once per Node version;
-#   5. a CLI smoke test: two `commy agent`s and `commy status --json`, all node.exe.
+#   5. a CLI smoke test: two `commy agent`s, `commy status --json` and `commy ls --json`, all node.exe.
 # Wine rules: node.exe's stdio never goes to a pipe (files only, printed afterwards),
 # and the script ends with `wineserver -w`. Exit status is non-zero if any suite fails.
 # Usage: bash scripts/test-windows.sh [node versions...]   (default: 20.20.2 22.23.3)
@@ -121,6 +121,14 @@ cli_smoke() {
   printf -- '--- commy status --json (node a, running):\n'
   cat "$WINE_LOGS/status-a.out" "$WINE_LOGS/status-a.err"
   if [ "$ok" -eq 1 ]; then
+    # Named mappings cannot be listed on Windows: ls goes through the per-user index.
+    rc=0
+    timeout --kill-after=10 60 "$WINE" "$exe" "$main" ls --json <"/dev/null" >"$WINE_LOGS/ls.out" 2>"$WINE_LOGS/ls.err" || rc=$?
+    printf -- '--- commy ls --json exits %s\n' "$rc"
+    cat "$WINE_LOGS/ls.out" "$WINE_LOGS/ls.err"
+    node -e 'const l = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).filter((x) => x.cluster === process.argv[2]);
+      process.exit(l.map((x) => x.serverId).join() === "a,b" && l.every((x) => x.writer.alive && x.peers.total === 1) ? 0 : 1);' \
+      "$WINE_LOGS/ls.out" "$cluster" || ok=0
     kill -INT "${pid[a]}"
     rc=0
     wait "${pid[a]}" || rc=$?
