@@ -309,7 +309,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
     const existing = this.active.get(id);
     if (existing && existing !== c) {
-      const keepNew = keepNewConnection(this.config.serverId, id, existing.role, c.role);
+      // A fresh, authenticated connection always replaces one on which the
+      // peer has gone silent long enough to be suspected (half-open after a
+      // network fault): the peer has already dropped it, so the tie-break
+      // would keep a dead connection and refuse every redial until the idle
+      // timeout. Otherwise both ends apply the same tie-break.
+      const stale = this.registry.getPeer(id).status !== PeerStatus.Healthy;
+      const keepNew = stale || keepNewConnection(this.config.serverId, id, existing.role, c.role);
       const loser = keepNew ? existing : c;
       this.active.set(id, keepNew ? c : existing);
       loser.onBytes = undefined;

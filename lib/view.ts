@@ -3,6 +3,8 @@
 import {
   RegionReader,
   RTT_UNKNOWN,
+  layout,
+  type CompactSlots,
   type HeaderFields,
   type RegionInfo,
   type RegionKey,
@@ -105,10 +107,31 @@ function buildSnapshot(info: RegionInfo, h: HeaderFields, slots: SlotRecord[]): 
   };
 }
 
+/** Record r of a compact read as a PeerSnapshot: same fields, same order as toPeer(). */
+function compactPeer(c: CompactSlots, r: number): PeerSnapshot {
+  const slot = c.strings(r);
+  return {
+    serverId: c.serverIdOf(slot),
+    address: c.addressOf(slot),
+    status: statusFromCode(c.status(r)),
+    missedHeartbeats: c.missedHeartbeats(r),
+    lastSeenMs: c.lastSeenMs(r) || null,
+    bytesSent: c.bytesSent(r),
+    bytesReceived: c.bytesReceived(r),
+    connection: connectionFromCode(c.connectionState(r)),
+  };
+}
+
+const HD = layout.header;
+/** Slot index hints of getPeer() are dropped past this many ids. */
+const MAX_HINTS = 8192;
+
 export class ClusterView {
   private region: RegionReader;
   private readonly key: RegionKey;
   private readonly watchers = new Set<NodeJS.Timeout>();
+  /** Where getPeer() last found each id; checked against the slot before use. */
+  private readonly slotHints = new Map<string, number>();
 
   private constructor(key: RegionKey, region: RegionReader) {
     this.key = key;
@@ -130,18 +153,43 @@ export class ClusterView {
       const next = RegionReader.open(this.key);
       this.region.close();
       this.region = next;
+      this.slotHints.clear();
     } catch {
       // Keep the old mapping: its last known state is still worth showing.
     }
   }
 
   snapshot(): ClusterSnapshot {
-    let info = this.region.info();
-    if (!info.writer.alive) {
+    // One native call: writer line, header and the compact used slots; the
+    // same object buildSnapshot() makes from info(), header() and usedSlots().
+    let c = this.region.compact();
+    let n = c.readAll(true);
+    if (!c.writerAlive) {
       this.refreshIfReplaced(false);
-      info = this.region.info();
+      c = this.region.compact();
+      n = c.readAll(true);
     }
-    return buildSnapshot(info, this.region.header(), this.region.usedSlots());
+    const peers = new Array<PeerSnapshot>(n);
+    const statuses = new Array<PeerStatus>(n);
+    for (let r = 0; r < n; r++) {
+      const p = compactPeer(c, r);
+      peers[r] = p;
+      statuses[r] = p.status;
+    }
+    return {
+      cluster: this.region.cluster,
+      serverId: this.region.serverId,
+      listen: c.listen,
+      writer: { pid: c.writerPid, alive: c.writerAlive, heartbeatAgeMs: Math.max(0, c.nowMs - c.heartbeatMs) },
+      config: {
+        heartbeatIntervalMs: c.headerU32(HD.heartbeatIntervalMs),
+        heartbeatTimeoutMs: c.headerU32(HD.heartbeatTimeoutMs),
+        suspectAfter: c.headerU32(HD.suspectAfter),
+        downAfter: c.headerU32(HD.downAfter),
+      },
+      status: computeClusterStatus(statuses),
+      peers,
+    };
   }
 
   /** The snapshot plus every detail the region holds (RTT, attempts, metadata, lag, rejections). */
@@ -180,12 +228,26 @@ export class ClusterView {
 
   /** One peer, or undefined if the node does not track it. */
   getPeer(serverId: string): PeerSnapshot | undefined {
-    const s = this.region.usedSlots().find((p) => p.serverId === serverId);
-    return s ? toPeer(s) : undefined;
+    const c = this.region.compact();
+    // Where the id was last time: one slot read, checked (used, same id).
+    const hint = this.slotHints.get(serverId);
+    if (hint !== undefined && c.readOne(hint) && c.serverId(0) === serverId) return compactPeer(c, 0);
+    const n = c.readAll(false);
+    for (let r = 0; r < n; r++) {
+      if (c.serverId(r) !== serverId) continue;
+      if (this.slotHints.size >= MAX_HINTS) this.slotHints.clear();
+      this.slotHints.set(serverId, c.slotIndex(r));
+      return compactPeer(c, r);
+    }
+    return undefined;
   }
 
   status(): ClusterStatus {
-    return computeClusterStatus(this.region.usedSlots().map((s) => statusFromCode(s.status)));
+    const c = this.region.compact();
+    const n = c.readAll(false);
+    const statuses = new Array<PeerStatus>(n);
+    for (let r = 0; r < n; r++) statuses[r] = statusFromCode(c.status(r));
+    return computeClusterStatus(statuses);
   }
 
   /**

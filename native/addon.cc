@@ -49,6 +49,10 @@ Napi::Buffer<uint8_t> bufferArg(const Napi::CallbackInfo& info, size_t i, size_t
 
 class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
  public:
+  static constexpr size_t kCompactWriterBytes = 64;
+  static constexpr size_t kCompactRecords = kCompactWriterBytes + header::kDataSize;
+  static constexpr size_t kCompactHeaderBytes = header_data::kRejectedFrames;  // all but the rejection counts
+
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Region",
                        {
@@ -65,6 +69,8 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
                            InstanceMethod<&RegionWrap::SetState>("setState"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
                            InstanceMethod<&RegionWrap::Replaced>("replaced"),
+                           InstanceMethod<&RegionWrap::ReadCompact>("readCompact"),
+                           InstanceMethod<&RegionWrap::Counters>("counters"),
                        });
   }
 
@@ -96,7 +102,15 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (region_) region_->close();  // idempotent; no JS object aliases the mapping
+    // The one JS object that can alias the mapping is the counters buffer:
+    // detach it first (its views turn empty, and V8 drops its backing store
+    // now), so nothing in JS can reach the memory once it is unmapped.
+    if (!counters_.IsEmpty()) {
+      napi_value ab = counters_.Value();
+      if (ab != nullptr) napi_detach_arraybuffer(info.Env(), ab);
+      counters_.Reset();
+    }
+    if (region_) region_->close();  // idempotent
     return info.Env().Undefined();
   }
 
@@ -206,7 +220,90 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return Napi::Boolean::New(info.Env(), live(info.Env()).replaced());
   }
 
-  std::unique_ptr<Region> region_;
+  // readCompact(out, slot, withWriter, known?): compact records (see compact::
+  // in region.h) after a 64-byte writer line (f64 pid, state, startMs,
+  // heartbeatMs, generation, alive, nowMs; filled when withWriter) and the
+  // header data up to the rejected-frame counters (filled when withWriter).
+  // slot -1: every used slot; slot >= 0: that slot only. `known`: a
+  // Uint32Array of 2 per slot (see Region::readCompact). Returns the record
+  // count. One call gives ClusterView.snapshot() everything it shows.
+  Napi::Value ReadCompact(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Region& r = live(env);
+    auto b = bufferArg(info, 0, kCompactRecords, "compact buffer");
+    if (info.Length() < 2 || !info[1].IsNumber()) throwCode(env, code::kInvalidArg, "slot must be a number");
+    double d = info[1].As<Napi::Number>().DoubleValue();
+    int64_t only = -1;
+    if (d != -1) {
+      if (!(d >= 0 && d < r.layout().capacity) || d != static_cast<double>(static_cast<uint32_t>(d)))
+        throwCode(env, code::kInvalidArg,
+                  "slot must be -1 or an integer in 0.." + std::to_string(r.layout().capacity - 1));
+      only = static_cast<int64_t>(d);
+    }
+    const uint32_t* known = nullptr;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+        throwCode(env, code::kInvalidArg, "known must be a Uint32Array");
+      auto k = info[3].As<Napi::Uint32Array>();
+      if (k.ElementLength() < 2 * size_t{r.layout().capacity})
+        throwCode(env, code::kInvalidArg, "known must hold 2 entries per slot");
+      known = k.Data();
+    }
+    uint8_t* out = b.Data();
+    Error e;
+    if (info.Length() > 2 && info[2].ToBoolean().Value()) {
+      WriterInfo w = r.writerInfo();
+      const double line[8] = {static_cast<double>(w.pid),
+                              static_cast<double>(w.state),
+                              static_cast<double>(w.startMs),
+                              static_cast<double>(w.heartbeatMs),
+                              static_cast<double>(w.generation),
+                              w.alive ? 1.0 : 0.0,
+                              static_cast<double>(os::wallClockMs()),
+                              0.0};
+      std::memcpy(out, line, sizeof(line));
+      if (!r.readHeaderPrefix(out + kCompactWriterBytes, kCompactHeaderBytes, e)) throwError(env, e);
+    }
+    uint32_t count = 0;
+    if (!r.readCompact(out + kCompactRecords, b.Length() - kCompactRecords, only, known, count, e)) throwError(env, e);
+    return Napi::Number::New(env, count);
+  }
+
+  // counters(): {buffer, slotSize} where buffer is an external ArrayBuffer
+  // over the slot array of a writable mapping, so JS can add to the byte
+  // counters with Atomics; null for a read-only mapping or where the runtime
+  // refuses external buffers (callers then use addCounter). At most one such
+  // buffer per mapping, ever: repeated calls return the same one. Lifetime:
+  // close() detaches it before unmapping; if instead this object is collected
+  // first, the buffer's finalizer holds the Region, so the memory stays
+  // mapped for as long as the buffer exists.
+  Napi::Value Counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Region& r = live(env);
+    if (!r.writable() || countersRefused_) return env.Null();
+    if (counters_.IsEmpty()) {
+      auto* pin = new std::shared_ptr<Region>(region_);
+      napi_value ab;
+      napi_status st = napi_create_external_arraybuffer(
+          env, r.slotArea(), r.slotAreaBytes(),
+          [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<Region>*>(hint); }, pin, &ab);
+      if (st != napi_ok) {
+        delete pin;  // napi_no_external_buffers_allowed, or any refusal: JS falls back to addCounter
+        countersRefused_ = true;
+        return env.Null();
+      }
+      counters_ = Napi::Persistent(Napi::ArrayBuffer(env, ab));
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("buffer", counters_.Value());
+    o.Set("slotSize", r.layout().slotSize);
+    o.Set("counterOffset", static_cast<uint32_t>(slot::kCounters));
+    return o;
+  }
+
+  std::shared_ptr<Region> region_;
+  Napi::Reference<Napi::ArrayBuffer> counters_;
+  bool countersRefused_ = false;
 };
 
 // Holds a deliberately arbitrary mapping so tests can present corrupt or
@@ -325,6 +422,18 @@ class Addon : public Napi::Addon<Addon> {
     st.Set("running", static_cast<uint32_t>(RegionState::kRunning));
     st.Set("stopped", static_cast<uint32_t>(RegionState::kStopped));
     l.Set("regionState", st);
+    Napi::Object c = Napi::Object::New(env);  // readCompact() output, see compact:: in region.h
+    c.Set("writerBytes", static_cast<uint32_t>(RegionWrap::kCompactWriterBytes));
+    c.Set("recordsOffset", static_cast<uint32_t>(RegionWrap::kCompactRecords));
+    c.Set("headerBytes", static_cast<uint32_t>(RegionWrap::kCompactHeaderBytes));
+    c.Set("recordSize", static_cast<uint32_t>(compact::kRecordSize));
+    c.Set("seq", static_cast<uint32_t>(compact::kSeq));
+    c.Set("index", static_cast<uint32_t>(compact::kIndex));
+    c.Set("bytesSent", static_cast<uint32_t>(compact::kBytesSent));
+    c.Set("bytesReceived", static_cast<uint32_t>(compact::kBytesReceived));
+    c.Set("data", static_cast<uint32_t>(compact::kData));
+    c.Set("dataBytes", static_cast<uint32_t>(compact::kDataBytes));
+    l.Set("compact", c);
     return l;
   }
 

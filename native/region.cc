@@ -197,6 +197,78 @@ bool Region::readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error
   return true;
 }
 
+namespace {
+// One compact record. The seq is kept only when it did not move across the
+// copy, so that (index, seq) always names exactly the bytes copied: seq is
+// monotonic (one writer), and `before` == `after` pins the seqlock's s0.
+// When the caller already holds the strings of the slot's current seq
+// (`known`), only the head is copied, and only if the seq stays put.
+bool copyCompact(const uint8_t* s, uint32_t index, uint8_t* rec, uint64_t known, Error& err) {
+  uint64_t seq = 1;
+  for (size_t bytes : {compact::kHeadBytes, compact::kDataBytes}) {
+    uint64_t before = loadU64(s + slot::kSeq, std::memory_order_acquire);
+    if (bytes == compact::kHeadBytes && (before != known || (before & 1) != 0)) continue;
+    if (!seqlockRead(s + slot::kSeq, s + slot::kData, rec + compact::kData, bytes, err)) return false;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    uint64_t after = loadU64(s + slot::kSeq);
+    if (before == after && (before & 1) == 0) {
+      seq = before;
+      break;
+    }
+    // Moved meanwhile: a head copy would not match the caller's strings, so
+    // copy everything (and a full copy that moved is still consistent, by
+    // its seqlock, but has no seq to name it: 1).
+  }
+  uint64_t sent = counterLoad(s + slot::kBytesSent), received = counterLoad(s + slot::kBytesReceived);
+  uint64_t idx = index;
+  std::memcpy(rec + compact::kSeq, &seq, 8);
+  std::memcpy(rec + compact::kIndex, &idx, 8);
+  std::memcpy(rec + compact::kBytesSent, &sent, 8);
+  std::memcpy(rec + compact::kBytesReceived, &received, 8);
+  return true;
+}
+
+uint64_t knownSeq(const uint32_t* known, uint32_t i) {
+  return known ? (uint64_t{known[2 * size_t{i} + 1]} << 32) | known[2 * size_t{i}] : 1;
+}
+}  // namespace
+
+bool Region::readCompact(uint8_t* out, size_t outBytes, int64_t only, const uint32_t* known, uint32_t& count,
+                         Error& err) const {
+  count = 0;
+  if (only >= 0) {
+    if (only >= int64_t{layout_.capacity}) return err.set(code::kInvalidArg, "slot index out of range");
+    if (outBytes < compact::kRecordSize) return err.set(code::kInvalidArg, "output buffer too small for one record");
+    uint32_t i = static_cast<uint32_t>(only);
+    if (!copyCompact(slotAt(i), i, out, knownSeq(known, i), err)) return false;
+    count = 1;
+    return true;
+  }
+  const uint8_t* genAddr = map_.base + header::kGeneration;
+  for (int attempt = 0; attempt < 4; attempt++) {  // as readUsedSlots
+    uint64_t g0 = loadU64(genAddr, std::memory_order_acquire);
+    count = 0;
+    for (uint32_t i = 0; i < layout_.capacity; i++) {
+      const uint8_t* s = slotAt(i);
+      if (loadU32(s + slot::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
+      if (size_t{count + 1} * compact::kRecordSize > outBytes)
+        return err.set(code::kInvalidArg, "output buffer too small for the used slots");
+      uint8_t* rec = out + size_t{count} * compact::kRecordSize;
+      if (!copyCompact(s, i, rec, knownSeq(known, i), err)) return false;
+      if (loadU32(rec + compact::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
+      count++;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (loadU64(genAddr) == g0) break;
+  }
+  return true;
+}
+
+bool Region::readHeaderPrefix(uint8_t* out, size_t bytes, Error& err) const {
+  if (bytes > header::kDataSize || bytes % 8 != 0) return err.set(code::kInvalidArg, "bad header prefix size");
+  return seqlockRead(map_.base + header::kSeq, map_.base + header::kData, out, bytes, err);
+}
+
 uint64_t Region::addCounter(uint32_t index, uint32_t which, uint64_t amount) {
   return counterAdd(slotAt(index) + slot::kCounters + 8 * which, amount);
 }

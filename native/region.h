@@ -12,6 +12,27 @@
 
 namespace commy {
 
+// Compact records for hot readers (ClusterView.snapshot/getPeer/status): per
+// slot, the seq its copy is consistent with, its index, its counters and only
+// the leading fields of its data, so a reader neither copies nor decodes the
+// metadata and last-error text it does not show.
+namespace compact {
+constexpr size_t kSeq = 0;             // u64: seq of the slot for this copy; odd (1) = not known
+constexpr size_t kIndex = 8;           // u32 slot index
+constexpr size_t kBytesSent = 16;      // u64
+constexpr size_t kBytesReceived = 24;  // u64
+constexpr size_t kData = 32;           // the first kDataBytes of the slot data (slot_data offsets)
+constexpr size_t kDataBytes = slot_data::kAddress + slot_data::kAddressBytes;
+constexpr size_t kRecordSize = 256;
+// Leading bytes of the data that hold no strings: state, status, generation,
+// missed count, connection state, last-seen time, attempts, RTT, next retry,
+// status-changed time.
+constexpr size_t kHeadBytes = slot_data::kStatusReason;
+static_assert(kHeadBytes % 8 == 0, "head is copied in u64 words");
+static_assert(kData + kDataBytes <= kRecordSize && kDataBytes % 8 == 0 && kRecordSize % 8 == 0,
+              "compact record layout");
+}  // namespace compact
+
 struct WriterInfo {
   uint32_t pid = 0;
   uint32_t state = 0;
@@ -58,6 +79,19 @@ class Region {
   // and sets `count`. Each record is consistent by its seqlock; the set as a
   // whole is retried a few times until no write landed during the copy.
   bool readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const;
+  // Compact records (see compact::) of every used slot (only < 0, with the
+  // same whole-set retry as readUsedSlots), or of slot `only` whatever its state.
+  // `known` (2 u32 per slot: seq low, high; or null) names, per slot, a seq
+  // whose strings the caller already holds: a slot still at that seq gets
+  // only its head bytes copied (its record's seq then equals known).
+  bool readCompact(uint8_t* out, size_t outBytes, int64_t only, const uint32_t* known, uint32_t& count,
+                   Error& err) const;
+  // The first `bytes` (a multiple of 8, at most header::kDataSize) of the header data.
+  bool readHeaderPrefix(uint8_t* out, size_t bytes, Error& err) const;
+  // The slot array of the mapping, for an external view of a writable mapping
+  // (byte counters); sizes are the validated layout's, never the shared bytes'.
+  uint8_t* slotArea() const { return map_.base + layout_.headerSize; }
+  size_t slotAreaBytes() const { return size_t{layout_.capacity} * layout_.slotSize; }
   // Zeroes a slot's counters (writer only, when the slot gets a new peer).
   void resetCounters(uint32_t index);
   uint64_t addCounter(uint32_t index, uint32_t which, uint64_t amount);

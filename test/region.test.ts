@@ -201,7 +201,12 @@ describe('cross-process reads', () => {
           170_000,
         ),
       ),
-    );
+    ).catch((err) => {
+      // A reader that crashed must not leave the writer running.
+      writer.kill();
+      for (const r of readers) r.kill();
+      throw err;
+    });
     writer.send('stop');
     const w = await writer.next((m: { done?: boolean; writes?: number }) => m.done === true);
     const snapshots = results.reduce((a, r) => a + (r.snapshots ?? 0), 0);

@@ -327,13 +327,20 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   }
 
   getClusterStatus(): ClusterStatus {
-    return computeClusterStatus(this.writer.usedSlots().map((s) => statusFromCode(s.status)));
+    // Answered on every ping received: read the statuses alone (compact records, no strings).
+    const c = this.writer.compact();
+    const n = c.readAll(false);
+    const statuses = new Array<PeerStatus>(n);
+    for (let r = 0; r < n; r++) statuses[r] = statusFromCode(c.status(r));
+    return computeClusterStatus(statuses);
   }
 
   /** Milliseconds since the peer was last heard from (since it was added, if never). */
   timeSinceHeartbeat(id: string): number {
-    const s = this.readSlot(id);
-    return this.now() - (s.lastSeenMs || s.statusChangedMs);
+    // Asked for every peer at every tick: read the two times alone (one compact record).
+    const c = this.writer.compact();
+    c.readOne(this.indexOf(id));
+    return this.now() - (c.lastSeenMs(0) || c.statusChangedMs(0));
   }
 
   /** Publishes "stopped" and releases the region. Idempotent. */

@@ -1,0 +1,365 @@
+// Shared plumbing of the benchmarks in scripts/bench/: flags, histograms
+// (hdr-histogram-js), interleaved rounds, child processes that are always
+// cleaned up, free ports, machine facts, and the result file each benchmark
+// hands to run.ts. Nothing here is a test: benchmarks never assert timings.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, release, totalmem, type as osType } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as hdr from 'hdr-histogram-js';
+
+export const benchDir = dirname(fileURLToPath(import.meta.url));
+/** The package root (dist/scripts/bench -> ../../..). */
+export const rootDir = resolve(benchDir, '..', '..', '..');
+export const cliPath = join(rootDir, 'dist', 'lib', 'cli', 'main.js');
+
+export interface BenchArgs {
+  quick: boolean;
+  /** Where run.ts wants this benchmark's result (JSON); absent when run alone. */
+  out: string | undefined;
+}
+
+export function parseArgs(argv = process.argv.slice(2)): BenchArgs {
+  const i = argv.indexOf('--out');
+  return { quick: argv.includes('--quick'), out: i >= 0 ? argv[i + 1] : undefined };
+}
+
+/** What each benchmark script hands back: a Markdown section and headline figures. */
+export interface BenchResult {
+  name: string;
+  title: string;
+  /** Markdown body of the section (tables and notes), without its heading. */
+  markdown: string;
+  /** Key figures for the summary at the top of docs/BENCHMARKS.md. */
+  headline: Record<string, number | string | boolean | null>;
+  /** Wall-clock seconds the benchmark took. */
+  seconds: number;
+}
+
+/** Writes the result for run.ts, or prints it when the script runs on its own. */
+export function emit(args: BenchArgs, r: BenchResult): void {
+  if (args.out) writeFileSync(args.out, JSON.stringify(r, null, 2));
+  else process.stdout.write(`\n## ${r.title}\n\n${r.markdown}\n`);
+}
+
+// ---- histograms ----------------------------------------------------------
+
+export type Histogram = hdr.Histogram;
+
+/** A histogram of nanoseconds, 1 ns .. 100 s, 3 significant digits (or `digits`). */
+export function histogram(digits: 1 | 2 | 3 | 4 | 5 = 3): Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 100_000_000_000,
+    numberOfSignificantValueDigits: digits,
+  });
+}
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Percentiles of a histogram of ns, in the unit `div` (1000 for µs). */
+export function stats(h: Histogram, div = 1000): Stats {
+  return {
+    n: h.totalCount,
+    p50: h.getValueAtPercentile(50) / div,
+    p99: h.getValueAtPercentile(99) / div,
+    max: h.maxValue / div,
+    mean: h.mean / div,
+  };
+}
+
+/** Percentiles of plain samples (any unit), through a histogram of value × scale, 5 significant digits. */
+export function sampleStats(values: number[], scale = 1000): Stats {
+  const h = histogram(5);
+  for (const v of values) h.recordValue(Math.max(1, Math.round(v * scale)));
+  const s = stats(h, scale);
+  h.destroy();
+  return s;
+}
+
+export const now = (): bigint => process.hrtime.bigint();
+
+// ---- interleaved rounds --------------------------------------------------
+
+export interface Contender {
+  key: string;
+  label: string;
+  /** One operation; sync contenders return a value, async ones a promise. */
+  op: () => unknown;
+  async: boolean;
+}
+
+export interface RoundsPlan {
+  warmup: number;
+  rounds: number;
+  perRound: number;
+  /** Stop starting new rounds after this many ms (the samples so far are kept). */
+  budgetMs: number;
+}
+
+/**
+ * Warm-up, then rounds; in each round every contender runs `perRound` timed
+ * operations in turn (A B C .. then B C .. A, rotating the start), so drift of
+ * the machine hits them alike. Returns one histogram of ns per contender.
+ */
+export async function interleave(contenders: Contender[], plan: RoundsPlan): Promise<Map<string, Histogram>> {
+  const hs = new Map<string, Histogram>();
+  for (const c of contenders) {
+    hs.set(c.key, histogram());
+    for (let i = 0; i < plan.warmup; i++) {
+      const v = c.op();
+      if (c.async) await v;
+    }
+  }
+  const deadline = Date.now() + plan.budgetMs;
+  for (let r = 0; r < plan.rounds && (r === 0 || Date.now() < deadline); r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = contenders[(k + r) % contenders.length];
+      const h = hs.get(c.key)!;
+      if (c.async) {
+        for (let i = 0; i < plan.perRound; i++) {
+          const t0 = now();
+          await c.op();
+          h.recordValue(Number(now() - t0));
+        }
+      } else {
+        const op = c.op;
+        for (let i = 0; i < plan.perRound; i++) {
+          const t0 = now();
+          op();
+          h.recordValue(Number(now() - t0));
+        }
+      }
+    }
+  }
+  return hs;
+}
+
+// ---- child processes -------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+let exitHooked = false;
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+}
+
+/** Tracks a child so it is killed if this process exits first. */
+export function track(c: ChildProcess): ChildProcess {
+  hookExit();
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+  return c;
+}
+
+export interface Helper {
+  proc: ChildProcess;
+  /** Resolves with the next IPC message that matches. */
+  next<T = Record<string, unknown>>(pred?: (m: T) => boolean, timeoutMs?: number): Promise<T>;
+  send(m: unknown): void;
+  exited: Promise<number | null>;
+}
+
+/** Forks a compiled helper from dist/scripts/bench with an IPC channel. */
+export function forkHelper(name: string, args: string[] = [], env: Record<string, string> = {}): Helper {
+  const proc = track(
+    fork(join(benchDir, name), args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...env },
+    }),
+  );
+  const queue: unknown[] = [];
+  const waiters: { pred: (m: unknown) => boolean; resolve: (m: unknown) => void }[] = [];
+  proc.on('message', (m) => {
+    const w = waiters.findIndex((x) => x.pred(m));
+    if (w >= 0) waiters.splice(w, 1)[0].resolve(m);
+    else queue.push(m);
+  });
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  return {
+    proc,
+    exited,
+    send: (m) => proc.send(m as never),
+    next<T>(pred: (m: T) => boolean = () => true, timeoutMs = 30_000): Promise<T> {
+      const i = queue.findIndex((m) => pred(m as T));
+      if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0] as T);
+      return new Promise<T>((res, rej) => {
+        const timer = setTimeout(
+          () => rej(new Error(`${name}: no expected message within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        const entry = {
+          pred: (m: unknown) => pred(m as T),
+          resolve: (m: unknown) => {
+            clearTimeout(timer);
+            res(m as T);
+          },
+        };
+        waiters.push(entry);
+        void exited.then((code) => {
+          const k = waiters.indexOf(entry);
+          if (k < 0) return;
+          waiters.splice(k, 1);
+          clearTimeout(timer);
+          rej(new Error(`${name} exited with ${code} before sending the expected message`));
+        });
+      });
+    },
+  };
+}
+
+/** Spawns a process (no IPC), tracked for cleanup. */
+export function spawnTracked(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}): ChildProcess {
+  return track(spawn(cmd, args, { stdio: 'ignore', ...opts }));
+}
+
+/** Sends SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export async function stopProcess(c: ChildProcess, graceMs = 3000): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise<void>((res) => c.once('exit', () => res()));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
+// ---- small helpers ---------------------------------------------------------
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
+    await sleep(5);
+  }
+}
+
+/** Finds an executable on PATH. */
+export function which(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const p = join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  return null;
+}
+
+export const SECRET = 'bench-secret-0123456789abcdef';
+
+/** A cluster name no other run uses. */
+export function uniqueCluster(prefix: string): string {
+  return `${prefix}${process.pid}x${Date.now() % 1_000_000}`;
+}
+
+// ---- machine facts and formatting ----------------------------------------
+
+export interface MachineInfo {
+  date: string;
+  cpu: string;
+  cores: number;
+  os: string;
+  node: string;
+  memoryGiB: number;
+  loadAverage: number[];
+}
+
+function osName(): string {
+  try {
+    const text = readFileSync('/etc/os-release', 'utf8');
+    const m = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(text);
+    if (m) return `${m[1]}, ${osType()} ${release()}`;
+  } catch {
+    // not Linux, or no os-release
+  }
+  return `${osType()} ${release()}`;
+}
+
+export function machineInfo(): MachineInfo {
+  let load: number[];
+  try {
+    load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  } catch {
+    load = [];
+  }
+  return {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    os: osName(),
+    node: process.version,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadAverage: load,
+  };
+}
+
+/** Formats a number of µs (or any unit) to 3 significant digits, without exponent. */
+export function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a < 0.01) return '< 0.01';
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toPrecision(2);
+}
+
+/** "12×" style ratio. */
+export function ratio(slow: number, fast: number): string {
+  if (!(fast > 0)) return 'n/a';
+  const r = slow / fast;
+  return `${r >= 100 ? Math.round(r) : r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
+}
+
+export function table(head: string[], rows: (string | number)[][], align?: ('l' | 'r')[]): string {
+  const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r'));
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${a.map((x) => (x === 'l' ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
