@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ClusterNode } from '../../lib/node.js';
 import { ClusterView } from '../../lib/view.js';
+import { unlinkRegion } from '../../lib/region.js';
 import { MessageType } from '../../lib/protocol/messages.js';
 import {
   cliPath,
@@ -286,6 +287,8 @@ async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> 
   } finally {
     for (const r of runs) r.view?.close();
     await Promise.all(runs.map((r) => stopProcess(r.agent)));
+    // A stopped agent leaves its region (state "stopped") for readers; a benchmark leaves nothing.
+    for (const r of runs) unlinkRegion({ cluster, serverId: r.serverId });
     await Promise.all(
       runs.flatMap((r) =>
         r.hosts.map(async (h) => {
