@@ -15,10 +15,10 @@ export {
   statusForMissed,
   ClusterStatus,
   type Thresholds,
-} from './registry/status.js';
+} from './status.js';
 export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './registry/config.js';
 export { CommyError, ConfigError } from './errors.js';
-export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region.js';
+export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region/index.js';
 export { defaults } from './defaults.js';
 export {
   ClusterNode,

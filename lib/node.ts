@@ -19,8 +19,9 @@ import {
 } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
 import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
-import { PeerRegistry, encodeMetadata, type PeerStatusChange } from './registry/registry.js';
-import { ConnectionState, PeerStatus } from './registry/status.js';
+import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
+import { encodeMetadata } from './region/metadata.js';
+import { ConnectionState, PeerStatus } from './status.js';
 import { Connection, type ConnectionContext, type Rejection } from './transport/connection.js';
 import { keepNewConnection } from './transport/dedupe.js';
 import { Dialer, defaultDialPolicy, type DialPolicy } from './transport/dialer.js';

@@ -10,8 +10,8 @@ import {
   type RegionKey,
   type SlotRecord,
   type WriterLiveness,
-} from './region.js';
-import { decodeMetadata } from './registry/registry.js';
+} from './region/index.js';
+import { decodeMetadata } from './region/metadata.js';
 import { defaults } from './defaults.js';
 import { invalidArg } from './errors.js';
 import {
@@ -22,7 +22,7 @@ import {
   type ClusterStatus,
   type ConnectionState,
   type PeerStatus,
-} from './registry/status.js';
+} from './status.js';
 
 /** One peer as `commy status --json` prints it. */
 export interface PeerSnapshot {

@@ -7,7 +7,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unlinkRegion } from '../lib/region.js';
+import { unlinkRegion } from '../lib/region/index.js';
 import { metricNames } from '../lib/metrics.js';
 import { SECRET, freePorts } from './cluster-helpers.js';
 import { uniqueKey, waitFor } from './helpers.js';

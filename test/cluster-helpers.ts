@@ -95,7 +95,7 @@ export async function startCluster(
         }),
       );
       // Remove the regions (stopped nodes leave them for readers to see).
-      const { unlinkRegion } = await import('../lib/region.js');
+      const { unlinkRegion } = await import('../lib/region/index.js');
       for (const id of ids) {
         try {
           unlinkRegion({ cluster, serverId: id });

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { ClusterView } from '../lib/view.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
-import { RegionReader, layout, type RegionWriter } from '../lib/region.js';
+import { RegionReader, layout, type RegionWriter } from '../lib/region/index.js';
 import { forkFixture, uniqueKey } from './helpers.js';
 
 const cleanups: (() => void)[] = [];

@@ -23,7 +23,7 @@ import {
   statusForMissed,
   PeerStatus,
   type PeerHealth,
-} from '../lib/registry/status.js';
+} from '../lib/status.js';
 import { HeartbeatMonitor } from '../lib/heartbeat.js';
 
 const seed = Number(process.env.COMMY_FUZZ_SEED) || (Date.now() ^ (process.pid << 8)) >>> 0;

@@ -3,7 +3,7 @@
 // long-running mix is `npm run test:chaos` (test/chaos/run-chaos.ts).
 import { expect } from 'chai';
 import { ClusterView } from '../lib/view.js';
-import { unlinkRegion } from '../lib/region.js';
+import { unlinkRegion } from '../lib/region/index.js';
 import { FaultProxy } from './chaos/proxy.js';
 import { startNode, type NodeProc } from './cluster-helpers.js';
 import { uniqueKey, waitFor } from './helpers.js';

@@ -409,7 +409,7 @@ describe('restart and dynamic join', () => {
         n.child.send({ cmd: 'stop' });
         await n.child.exited;
       }
-      const { unlinkRegion } = await import('../lib/region.js');
+      const { unlinkRegion } = await import('../lib/region/index.js');
       unlinkRegion({ cluster: key.cluster, serverId: 'a' });
       unlinkRegion({ cluster: key.cluster, serverId: 'b' });
     }

@@ -16,7 +16,7 @@ import {
   layout,
   regionName,
   type RegionError,
-} from '../lib/region.js';
+} from '../lib/region/index.js';
 import { fixturesDir, forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
 
 function codeOf(fn: () => unknown): string | undefined {

@@ -5,7 +5,7 @@ import FakeTimers from '@sinonjs/fake-timers';
 import { PeerRegistry, type PeerStatusChange } from '../lib/registry/registry.js';
 import { ConnectionPool } from '../lib/registry/connection-pool.js';
 import { parseConfig } from '../lib/registry/config.js';
-import { RegionReader } from '../lib/region.js';
+import { RegionReader } from '../lib/region/index.js';
 import { uniqueKey } from './helpers.js';
 
 const registries: PeerRegistry[] = [];

@@ -8,7 +8,7 @@ import {
   statusForMissed,
   statusFromCode,
   statusToCode,
-} from '../lib/registry/status.js';
+} from '../lib/status.js';
 
 const t = { suspectAfter: 2, downAfter: 5 };
 

@@ -7,7 +7,7 @@ import FakeTimers from '@sinonjs/fake-timers';
 import { ClusterView, type ClusterSnapshot } from '../lib/view.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
-import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/registry/status.js';
+import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/status.js';
 import { forkFixture, uniqueKey } from './helpers.js';
 
 const cleanups: (() => void)[] = [];

@@ -13,7 +13,7 @@ export const RejectReason = {
   Other: 7,
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
-export { rejectReasonNames } from '../registry/status.js';
+export { rejectReasonNames } from '../status.js';
 
 export class ProtocolError extends CommyError {
   readonly reason: RejectReason;

@@ -1,7 +1,7 @@
 // ConnectionPool records: per-peer connection state, stored in the peer's
 // region slot so every reader sees it. The transport attaches real sockets.
 import type { PeerRegistry } from './registry.js';
-import { ConnectionState } from './status.js';
+import { ConnectionState } from '../status.js';
 
 export class PeerConnection {
   readonly serverId: string;

@@ -1,7 +1,7 @@
 // PeerInfo: a live handle on one peer. Getters read the region; methods write
 // through the registry so events fire and readers see the change.
 import type { PeerRegistry } from './registry.js';
-import { statusFromCode, type PeerStatus } from './status.js';
+import { statusFromCode, type PeerStatus } from '../status.js';
 
 export class PeerInfo {
   readonly serverId: string;

@@ -8,11 +8,11 @@ import {
   SlotState,
   emptySlot,
   emptyHeader,
-  layout,
   type HeaderFields,
   type SlotRecord,
   type SlotFields,
-} from '../region.js';
+} from '../region/index.js';
+import { decodeMetadata, encodeMetadata } from '../region/metadata.js';
 import type { PeerConfig, StaticPeer } from './config.js';
 import {
   ConnectionState,
@@ -25,7 +25,7 @@ import {
   statusFromCode,
   statusToCode,
   type ClusterStatus,
-} from './status.js';
+} from '../status.js';
 import { PeerInfo } from './peer-info.js';
 
 export interface PeerStatusChange {
@@ -58,29 +58,6 @@ export interface PeerRegistryEvents {
   peerStatusChanged: [PeerStatusChange];
   peerAdded: [{ serverId: string; address: string }];
   peerRemoved: [{ serverId: string; address: string }];
-}
-
-/** Metadata is stored as JSON so any language can read it from the region. */
-export function encodeMetadata(metadata: Record<string, string>): Buffer {
-  const encoded = Buffer.from(JSON.stringify(metadata), 'utf8');
-  if (encoded.length > layout.slot.metadataBytes)
-    throw new CommyError(
-      'ERR_METADATA_TOO_LARGE',
-      `metadata encodes to ${encoded.length} bytes; the limit is ${layout.slot.metadataBytes}`,
-    );
-  return encoded;
-}
-
-/** Decodes untrusted region bytes; anything but a map of strings reads as empty. */
-export function decodeMetadata(bytes: Buffer): Record<string, string> {
-  if (bytes.length === 0) return {};
-  try {
-    const v: unknown = JSON.parse(bytes.toString('utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<string, string>;
-  } catch {
-    return {};
-  }
 }
 
 function checkAmount(n: number): void {

@@ -7,7 +7,7 @@
 // IPC in: {go: {path, startNs, durationMs}} | "close". IPC out: {ready}, {done}.
 import { PeerRegistry } from '../../lib/registry/registry.js';
 import { parseConfig } from '../../lib/registry/config.js';
-import { RegionReader, type RegionWriter } from '../../lib/region.js';
+import { RegionReader, type RegionWriter } from '../../lib/region/index.js';
 import { BATCH, BATCH_SUM, type Done, type Go } from './counter-protocol.js';
 
 type NativeAdd = { addCounter(index: number, counter: 0 | 1, amount: number): void };

@@ -6,7 +6,7 @@
 // (Atomics.add on the mapped counter) and one Node-API call per add (the
 // addon's addCounter, the path every add took before).
 // Run: node dist/scripts/bench/counters.js [--quick]
-import { RegionReader } from '../../lib/region.js';
+import { RegionReader } from '../../lib/region/index.js';
 import { emit, fmt, forkHelper, log, parseArgs, sampleStats, table, uniqueCluster, type Helper } from './common.js';
 import { BATCH, type Done, type Go } from './counter-protocol.js';
 

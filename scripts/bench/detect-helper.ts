@@ -12,7 +12,7 @@
 //       generation for <ms> and reports, for each change seen, the write's
 //       start time and when it became visible here.
 import { ClusterView } from '../../lib/view.js';
-import { RegionReader } from '../../lib/region.js';
+import { RegionReader } from '../../lib/region/index.js';
 import { PeerRegistry } from '../../lib/registry/registry.js';
 import { parseConfig } from '../../lib/registry/config.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ClusterView } from '../../lib/view.js';
-import { unlinkRegion } from '../../lib/region.js';
+import { unlinkRegion } from '../../lib/region/index.js';
 import {
   cliPath,
   emit,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ClusterNode } from '../../lib/node.js';
 import { ClusterView } from '../../lib/view.js';
-import { unlinkRegion } from '../../lib/region.js';
+import { unlinkRegion } from '../../lib/region/index.js';
 import { MessageType } from '../../lib/protocol/messages.js';
 import {
   cliPath,

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterView, type ClusterSnapshot } from '../../lib/view.js';
-import { RegionReader } from '../../lib/region.js';
+import { RegionReader } from '../../lib/region/index.js';
 import {
   emit,
   fmt,

@@ -10,7 +10,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unlinkRegion } from '../../lib/region.js';
+import { unlinkRegion } from '../../lib/region/index.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {

@@ -16,7 +16,7 @@
 // (CHAOS_DURATION_S and CHAOS_SEED work too). Exit 0 on success, 1 on failure.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { ClusterView, type ClusterSnapshot } from '../../lib/view.js';
-import { unlinkRegion } from '../../lib/region.js';
+import { unlinkRegion } from '../../lib/region/index.js';
 import { startNode, type NodeProc } from '../cluster-helpers.js';
 import { uniqueKey, waitFor } from '../helpers.js';
 import { FaultProxy, seededRandom, type Faults } from './proxy.js';

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { regionName, layout } from '../../lib/region.js';
+import { regionName, layout } from '../../lib/region/index.js';
 import { PeerRegistry } from '../../lib/registry/registry.js';
 import { parseConfig } from '../../lib/registry/config.js';
 

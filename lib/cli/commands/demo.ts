@@ -10,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unlinkRegion } from '../../region.js';
+import { unlinkRegion } from '../../region/index.js';
 import { ClusterView, type ClusterSnapshot } from '../../view.js';
 import { CliError, ExitCode } from '../exit.js';
 import { positiveInt } from '../options.js';

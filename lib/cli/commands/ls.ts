@@ -1,8 +1,8 @@
 // `commy ls`: every commy region on this host. POSIX lists /dev/shm; where the
 // OS cannot list named regions, the per-user index written by writers is used.
-import { RegionReader, listRegionNames, regionName } from '../../region.js';
-import { readIndex, removeIndexEntry } from '../../region-index.js';
-import { computeClusterStatus, statusFromCode } from '../../registry/status.js';
+import { RegionReader, listRegionNames, regionName } from '../../region/index.js';
+import { readIndex, removeIndexEntry } from '../../region/name-index.js';
+import { computeClusterStatus, statusFromCode } from '../../status.js';
 import { ExitCode } from '../exit.js';
 import { table, useColour } from '../render.js';
 

@@ -1,9 +1,9 @@
 // The typed facade over the native region: a writer side (one per node) and a
 // read-only side (any process). Layout offsets come from the addon; this file
 // only encodes and decodes them.
-import { binding } from './binding.js';
-import type { NativeRegion } from './native.js';
-import { addIndexEntry, removeIndexEntry } from './region-index.js';
+import { binding } from '../binding.js';
+import type { NativeRegion } from '../native.js';
+import { addIndexEntry, removeIndexEntry } from './name-index.js';
 
 export const layout = binding.layout;
 // Copies with fast properties: the addon's object of 22 slot offsets is in
