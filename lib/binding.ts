@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CommyError } from './errors.js';
 import type { NativeBinding } from './native.js';
 
 const require = createRequire(import.meta.url);
@@ -128,5 +129,7 @@ const loaded = loadBinding(packageRoot, {
   prebuildsOnly: !!process.env.PREBUILDS_ONLY,
 });
 export const binding: NativeBinding = loaded.binding;
+// Native errors are CommyErrors with a stable code, like every other error of the package.
+binding.setErrorClass(CommyError);
 /** The addon file that was loaded. */
 export const bindingPath: string = loaded.path;

@@ -1,5 +1,37 @@
-// Private types of the raw addon (native/addon.cc). Public code goes through
-// lib/region.ts; nothing outside lib/ should import this shape.
+// Private types of the raw addon (native/addon.cc): its complete surface, so
+// nothing needs a cast. Public code goes through lib/region/; nothing outside
+// lib/ should import this shape.
+
+/** Each field of a native/layout.h field table: its offset as `name` and its size as `nameBytes`. */
+type FieldTable<Names extends string> = { [K in Names]: number } & { [K in `${Names}Bytes`]: number };
+
+export type HeaderDataField =
+  | 'listen'
+  | 'heartbeatIntervalMs'
+  | 'heartbeatTimeoutMs'
+  | 'suspectAfter'
+  | 'downAfter'
+  | 'eventLoopLagMs'
+  | 'maxEventLoopLagMs'
+  | 'rejectedFrames';
+
+export type SlotDataField =
+  | 'state'
+  | 'status'
+  | 'generation'
+  | 'missedHeartbeats'
+  | 'connectionState'
+  | 'lastSeenMs'
+  | 'attemptCount'
+  | 'rttMicros'
+  | 'nextRetryMs'
+  | 'statusChangedMs'
+  | 'statusReason'
+  | 'serverId'
+  | 'address'
+  | 'lastError'
+  | 'metadataLength'
+  | 'metadata';
 
 export interface NativeLayout {
   versionMajor: number;
@@ -8,7 +40,6 @@ export interface NativeLayout {
   nameBytes: number;
   headerDataSize: number;
   slotDataSize: number;
-  slotRecordSize: number;
   headerSize: number;
   slotSize: number;
   fixed: {
@@ -25,45 +56,45 @@ export interface NativeLayout {
     magicValue: bigint;
     byteOrderMark: number;
   };
-  header: {
-    listen: number;
-    listenBytes: number;
-    heartbeatIntervalMs: number;
-    heartbeatTimeoutMs: number;
-    suspectAfter: number;
-    downAfter: number;
-    eventLoopLagMs: number;
-    maxEventLoopLagMs: number;
-    rejectedFrames: number;
-    rejectedReasons: number;
+  header: FieldTable<HeaderDataField> & { rejectedReasons: number; end: number };
+  slot: FieldTable<SlotDataField> & {
+    numbersEnd: number;
+    summaryEnd: number;
+    end: number;
+    rttUnknown: number;
+    stateFree: number;
+    stateUsed: number;
+    counters: number;
+    counterCount: number;
   };
-  slot: {
-    state: number;
-    status: number;
+  image: {
+    partWriter: number;
+    partSlots: number;
+    partDetail: number;
+    writerPid: number;
+    writerState: number;
+    writerStartMs: number;
+    heartbeatMs: number;
     generation: number;
-    missedHeartbeats: number;
-    connectionState: number;
-    lastSeenMs: number;
-    attemptCount: number;
-    rttMicros: number;
-    nextRetryMs: number;
-    statusChangedMs: number;
-    statusReason: number;
-    statusReasonBytes: number;
-    serverId: number;
-    address: number;
-    addressBytes: number;
-    lastError: number;
-    lastErrorBytes: number;
-    metadataLength: number;
-    metadata: number;
-    metadataBytes: number;
+    writerAlive: number;
+    nowMs: number;
+    writerBytes: number;
+    headerData: number;
+    records: number;
+  };
+  record: {
+    seq: number;
+    index: number;
     bytesSent: number;
     bytesReceived: number;
+    data: number;
+    summarySize: number;
+    detailSize: number;
   };
   regionState: { initializing: number; running: number; stopped: number };
 }
 
+/** The facts fixed for the life of a mapping. */
 export interface NativeInfo {
   name: string;
   cluster: string;
@@ -71,30 +102,24 @@ export interface NativeInfo {
   capacity: number;
   versionMinor: number;
   isWriter: boolean;
-  writerPid: number;
-  state: number;
-  writerStartMs: number;
-  heartbeatMs: number;
-  generation: number;
-  alive: boolean;
-  nowMs: number;
 }
 
 export interface NativeRegion {
   readonly tookOver?: boolean;
   close(): void;
   info(): NativeInfo;
-  readHeaderData(out: Buffer): void;
+  /** Copies a consistent image (layout.image, layout.record); returns the record count. */
+  read(out: Buffer, parts: number, slot: number, known?: Uint32Array): number;
   writeHeaderData(data: Buffer): void;
-  readSlot(index: number, out: Buffer): void;
   writeSlot(index: number, data: Buffer): void;
-  readUsedSlots(out: Buffer): number;
-  addCounter(index: number, counter: 0 | 1, amount: number): void;
+  addCounter(index: number, counter: number, amount: number): void;
   resetCounters(index: number): void;
   touch(): void;
   setState(state: number): void;
   generation(): number;
   replaced(): boolean;
+  /** The slot array of a writable mapping as an external buffer, or null. */
+  counters(): { buffer: ArrayBuffer; slotSize: number; counterOffset: number } | null;
 }
 
 export interface NativeRawMapping {
@@ -104,6 +129,10 @@ export interface NativeRawMapping {
 export interface NativeBinding {
   layout: NativeLayout;
   platform: 'posix' | 'win32';
+  /** Every code the addon can throw. */
+  errorCodes: string[];
+  /** From then on the addon throws `new errorClass(code, message)`. */
+  setErrorClass(errorClass: new (code: string, message: string) => Error): void;
   create(opts: { cluster: string; serverId: string; capacity: number; global?: boolean }): NativeRegion;
   open(opts: { cluster: string; serverId: string; global?: boolean; writable?: boolean }): NativeRegion;
   openByName(name: string): NativeRegion;

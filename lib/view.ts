@@ -4,11 +4,9 @@ import {
   RegionReader,
   RTT_UNKNOWN,
   layout,
-  type CompactSlots,
-  type HeaderFields,
-  type RegionInfo,
+  writerLiveness,
+  type RegionImage,
   type RegionKey,
-  type SlotRecord,
   type WriterLiveness,
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
@@ -73,52 +71,48 @@ export interface Inspection {
 }
 
 export interface WatchHandle {
+  /** Stops the watch; no callback runs after it. Idempotent. */
   close(): void;
 }
 
-function toPeer(s: SlotRecord): PeerSnapshot {
+export interface WatchOptions {
+  /** Poll period; default defaults.watchIntervalMs. */
+  intervalMs?: number;
+  /**
+   * Called with a read that failed (a region removed or replaced, a writer
+   * that died mid-write, a contended read); the watch keeps going. Without
+   * it, each distinct error code is reported once as a process warning.
+   */
+  onError?: (err: Error) => void;
+}
+
+/** Record r of an image as a PeerSnapshot. */
+function peerOf(image: RegionImage, r: number): PeerSnapshot {
+  const slot = image.strings(r);
   return {
-    serverId: s.serverId,
-    address: s.address,
-    status: statusFromCode(s.status),
-    missedHeartbeats: s.missedHeartbeats,
-    lastSeenMs: s.lastSeenMs || null,
-    bytesSent: s.bytesSent,
-    bytesReceived: s.bytesReceived,
-    connection: connectionFromCode(s.connectionState),
+    serverId: image.serverIdOf(slot),
+    address: image.addressOf(slot),
+    status: statusFromCode(image.status(r)),
+    missedHeartbeats: image.missedHeartbeats(r),
+    lastSeenMs: image.lastSeenMs(r) || null,
+    bytesSent: image.bytesSent(r),
+    bytesReceived: image.bytesReceived(r),
+    connection: connectionFromCode(image.connectionState(r)),
   };
 }
 
-function buildSnapshot(info: RegionInfo, h: HeaderFields, slots: SlotRecord[]): ClusterSnapshot {
-  const peers = slots.map(toPeer);
+/** Record r of a detail image with everything the region holds about the peer. */
+function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot): PeerDetails {
+  const rtt = image.rttMicros(r);
   return {
-    cluster: info.cluster,
-    serverId: info.serverId,
-    listen: h.listen,
-    writer: { pid: info.writer.pid, alive: info.writer.alive, heartbeatAgeMs: info.writer.heartbeatAgeMs },
-    config: {
-      heartbeatIntervalMs: h.heartbeatIntervalMs,
-      heartbeatTimeoutMs: h.heartbeatTimeoutMs,
-      suspectAfter: h.suspectAfter,
-      downAfter: h.downAfter,
-    },
-    status: computeClusterStatus(peers.map((p) => p.status)),
-    peers,
-  };
-}
-
-/** Record r of a compact read as a PeerSnapshot: same fields, same order as toPeer(). */
-function compactPeer(c: CompactSlots, r: number): PeerSnapshot {
-  const slot = c.strings(r);
-  return {
-    serverId: c.serverIdOf(slot),
-    address: c.addressOf(slot),
-    status: statusFromCode(c.status(r)),
-    missedHeartbeats: c.missedHeartbeats(r),
-    lastSeenMs: c.lastSeenMs(r) || null,
-    bytesSent: c.bytesSent(r),
-    bytesReceived: c.bytesReceived(r),
-    connection: connectionFromCode(c.connectionState(r)),
+    ...peer,
+    rttMs: rtt === RTT_UNKNOWN ? null : rtt / 1000,
+    attemptCount: image.attemptCount(r),
+    lastError: image.lastError(r),
+    nextRetryMs: image.nextRetryMs(r) || null,
+    statusReason: image.statusReason(r),
+    statusChangedMs: image.statusChangedMs(r) || null,
+    metadata: decodeMetadata(image.metadata(r)),
   };
 }
 
@@ -129,7 +123,9 @@ const MAX_HINTS = 8192;
 export class ClusterView {
   private region: RegionReader;
   private readonly key: RegionKey;
-  private readonly watchers = new Set<NodeJS.Timeout>();
+  private closed = false;
+  /** Stops of the live watches; close() runs them all. */
+  private readonly watchers = new Set<() => void>();
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
 
@@ -147,141 +143,174 @@ export class ClusterView {
   }
 
   /** Follows a restarted writer that had to recreate the region (another capacity). */
-  private refreshIfReplaced(alive: boolean): void {
-    if (alive || !this.region.replaced()) return;
+  private refreshIfReplaced(alive: boolean): boolean {
+    if (alive || !this.region.replaced()) return false;
     try {
       const next = RegionReader.open(this.key);
       this.region.close();
       this.region = next;
       this.slotHints.clear();
+      return true;
     } catch {
-      // Keep the old mapping: its last known state is still worth showing.
+      return false; // keep the old mapping: its last known state is still worth showing
     }
   }
 
-  snapshot(): ClusterSnapshot {
-    // One native call: writer line, header and the compact used slots; the
-    // same object buildSnapshot() makes from info(), header() and usedSlots().
-    let c = this.region.compact();
-    let n = c.readAll(true);
-    if (!c.writerAlive) {
-      this.refreshIfReplaced(false);
-      c = this.region.compact();
-      n = c.readAll(true);
+  /** A consistent image with the writer line: summary or detail records. */
+  private image(detail: boolean): RegionImage {
+    let image = detail ? this.region.detail() : this.region.summary();
+    image.readAll(true);
+    if (!image.writerAlive && this.refreshIfReplaced(false)) {
+      image = detail ? this.region.detail() : this.region.summary();
+      image.readAll(true);
     }
-    const peers = new Array<PeerSnapshot>(n);
-    const statuses = new Array<PeerStatus>(n);
-    for (let r = 0; r < n; r++) {
-      const p = compactPeer(c, r);
-      peers[r] = p;
-      statuses[r] = p.status;
-    }
+    return image;
+  }
+
+  private snapshotOf(image: RegionImage, peers: PeerSnapshot[]): ClusterSnapshot {
+    const statuses = new Array<PeerStatus>(peers.length);
+    for (let r = 0; r < peers.length; r++) statuses[r] = peers[r].status;
     return {
       cluster: this.region.cluster,
       serverId: this.region.serverId,
-      listen: c.listen,
-      writer: { pid: c.writerPid, alive: c.writerAlive, heartbeatAgeMs: Math.max(0, c.nowMs - c.heartbeatMs) },
+      listen: image.listen,
+      writer: {
+        pid: image.writerPid,
+        alive: image.writerAlive,
+        heartbeatAgeMs: Math.max(0, image.nowMs - image.heartbeatMs),
+      },
       config: {
-        heartbeatIntervalMs: c.headerU32(HD.heartbeatIntervalMs),
-        heartbeatTimeoutMs: c.headerU32(HD.heartbeatTimeoutMs),
-        suspectAfter: c.headerU32(HD.suspectAfter),
-        downAfter: c.headerU32(HD.downAfter),
+        heartbeatIntervalMs: image.headerU32(HD.heartbeatIntervalMs),
+        heartbeatTimeoutMs: image.headerU32(HD.heartbeatTimeoutMs),
+        suspectAfter: image.headerU32(HD.suspectAfter),
+        downAfter: image.headerU32(HD.downAfter),
       },
       status: computeClusterStatus(statuses),
       peers,
     };
   }
 
+  /** The object `commy status --json` prints: one native call, one decoder. */
+  snapshot(): ClusterSnapshot {
+    return this.snapshotOfImage(this.image(false));
+  }
+
+  private snapshotOfImage(image: RegionImage): ClusterSnapshot {
+    const n = image.count;
+    const peers = new Array<PeerSnapshot>(n);
+    for (let r = 0; r < n; r++) peers[r] = peerOf(image, r);
+    return this.snapshotOf(image, peers);
+  }
+
   /** The snapshot plus every detail the region holds (RTT, attempts, metadata, lag, rejections). */
   inspect(): Inspection {
-    const info = this.region.info();
-    const h = this.region.header();
-    const slots = this.region.usedSlots();
-    const peers = slots.map((s) => ({
-      ...toPeer(s),
-      rttMs: s.rttMicros === RTT_UNKNOWN ? null : s.rttMicros / 1000,
-      attemptCount: s.attemptCount,
-      lastError: s.lastError,
-      nextRetryMs: s.nextRetryMs || null,
-      statusReason: s.statusReason,
-      statusChangedMs: s.statusChangedMs || null,
-      metadata: decodeMetadata(s.metadata),
-    }));
-    const snapshot = buildSnapshot(info, h, slots);
+    const image = this.image(true);
+    const n = image.count;
+    const peers = new Array<PeerSnapshot>(n);
+    const details = new Array<PeerDetails>(n);
+    for (let r = 0; r < n; r++) {
+      peers[r] = peerOf(image, r);
+      details[r] = detailsOf(image, r, peers[r]);
+    }
+    const h = image.header();
     return {
-      snapshot,
-      peers,
+      snapshot: this.snapshotOf(image, peers),
+      peers: details,
       node: {
-        writer: info.writer,
+        writer: writerLiveness(image),
         eventLoopLagMs: h.eventLoopLagMs,
         maxEventLoopLagMs: h.maxEventLoopLagMs,
-        rejectedFrames: Object.fromEntries(rejectReasonNames.map((n, i) => [n, h.rejectedFrames[i] ?? 0])),
+        rejectedFrames: Object.fromEntries(rejectReasonNames.map((name, i) => [name, h.rejectedFrames[i] ?? 0])),
       },
     };
   }
 
-  /** A peer's metadata map (empty when it sent none). */
+  /** A peer's metadata map (empty when it sent none, or when the node does not track it). */
   getPeerMetadata(serverId: string): Record<string, string> {
-    const s = this.region.usedSlots().find((p) => p.serverId === serverId);
-    return s ? decodeMetadata(s.metadata) : {};
+    const image = this.region.detail();
+    const n = image.readAll(false);
+    for (let r = 0; r < n; r++) if (image.serverId(r) === serverId) return decodeMetadata(image.metadata(r));
+    return {};
   }
 
   /** One peer, or undefined if the node does not track it. */
   getPeer(serverId: string): PeerSnapshot | undefined {
-    const c = this.region.compact();
+    const image = this.region.summary();
     // Where the id was last time: one slot read, checked (used, same id).
     const hint = this.slotHints.get(serverId);
-    if (hint !== undefined && c.readOne(hint) && c.serverId(0) === serverId) return compactPeer(c, 0);
-    const n = c.readAll(false);
+    if (hint !== undefined && image.readOne(hint) && image.serverId(0) === serverId) return peerOf(image, 0);
+    const n = image.readAll(false);
     for (let r = 0; r < n; r++) {
-      if (c.serverId(r) !== serverId) continue;
+      if (image.serverId(r) !== serverId) continue;
       if (this.slotHints.size >= MAX_HINTS) this.slotHints.clear();
-      this.slotHints.set(serverId, c.slotIndex(r));
-      return compactPeer(c, r);
+      this.slotHints.set(serverId, image.slotIndex(r));
+      return peerOf(image, r);
     }
     return undefined;
   }
 
   status(): ClusterStatus {
-    const c = this.region.compact();
-    const n = c.readAll(false);
+    const image = this.region.summary();
+    const n = image.readAll(false);
     const statuses = new Array<PeerStatus>(n);
-    for (let r = 0; r < n; r++) statuses[r] = statusFromCode(c.status(r));
+    for (let r = 0; r < n; r++) statuses[r] = statusFromCode(image.status(r));
     return computeClusterStatus(statuses);
   }
 
   /**
    * Polls the region's change generation every `intervalMs` and calls `cb`
    * with a fresh snapshot only when something changed (and once at start).
+   * No callback runs after the handle's close() or the view's close().
    */
-  watch(cb: (snapshot: ClusterSnapshot) => void, opts: { intervalMs?: number } = {}): WatchHandle {
+  watch(cb: (snapshot: ClusterSnapshot) => void, opts: WatchOptions = {}): WatchHandle {
     const intervalMs = opts.intervalMs ?? defaults.watchIntervalMs;
     if (!Number.isFinite(intervalMs) || intervalMs < 1) throw invalidArg('watch intervalMs must be >= 1');
+    if (opts.onError !== undefined && typeof opts.onError !== 'function')
+      throw invalidArg('watch onError must be a function');
+    if (this.closed) throw invalidArg('this ClusterView is closed; open a new one to watch');
     let lastGeneration = -1;
     let lastAlive: boolean | undefined;
+    let active = true;
+    const warned = new Set<string>();
+    const report = (err: Error) => {
+      if (opts.onError) return opts.onError(err);
+      const code = (err as { code?: string }).code ?? 'ERR_UNKNOWN';
+      if (warned.has(code)) return;
+      warned.add(code);
+      process.emitWarning(`commy watch: ${err.message}`, { code });
+    };
     const tick = () => {
-      const generation = this.region.generation();
-      const alive = this.region.info().writer.alive;
-      if (generation === lastGeneration && alive === lastAlive) return;
-      lastGeneration = generation;
-      lastAlive = alive;
-      cb(this.snapshot());
+      if (!active) return;
+      let snapshot: ClusterSnapshot;
+      try {
+        const generation = this.region.generation();
+        const image = this.image(false);
+        if (generation === lastGeneration && image.writerAlive === lastAlive) return;
+        lastGeneration = generation;
+        lastAlive = image.writerAlive;
+        snapshot = this.snapshotOfImage(image);
+      } catch (err) {
+        report(err as Error);
+        return;
+      }
+      cb(snapshot);
     };
     const timer = setInterval(tick, intervalMs);
-    this.watchers.add(timer);
-    queueMicrotask(tick);
-    return {
-      close: () => {
-        clearInterval(timer);
-        this.watchers.delete(timer);
-      },
+    const stop = () => {
+      active = false;
+      clearInterval(timer);
+      this.watchers.delete(stop);
     };
+    this.watchers.add(stop);
+    queueMicrotask(tick);
+    return { close: stop };
   }
 
   /** Stops every watch and unmaps the region. Idempotent. */
   close(): void {
-    for (const t of this.watchers) clearInterval(t);
-    this.watchers.clear();
+    if (this.closed) return;
+    this.closed = true;
+    for (const stop of [...this.watchers]) stop();
     this.region.close();
   }
 }

@@ -10,11 +10,21 @@
 
 namespace commy {
 
+// The CommyError class that lib/binding.ts hands over at load, held by the
+// Addon (Node-API instance data: each worker thread has its own).
+Napi::FunctionReference* errorClassOf(Napi::Env env);
+
 namespace {
 
+// Throws new CommyError(code, message), or a plain Error with a `code` before
+// lib/binding.ts has called setErrorClass (nothing else loads the addon).
 [[noreturn]] void throwError(Napi::Env env, const Error& e) {
+  const char* c = e.code ? e.code : code::kOs;
+  Napi::FunctionReference* errorClass = errorClassOf(env);
+  if (errorClass && !errorClass->IsEmpty())
+    throw Napi::Error(env, errorClass->New({Napi::String::New(env, c), Napi::String::New(env, e.message)}));
   Napi::Error err = Napi::Error::New(env, e.message);
-  err.Set("code", Napi::String::New(env, e.code ? e.code : code::kOs));
+  err.Set("code", Napi::String::New(env, c));
   throw err;
 }
 
@@ -49,27 +59,20 @@ Napi::Buffer<uint8_t> bufferArg(const Napi::CallbackInfo& info, size_t i, size_t
 
 class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
  public:
-  static constexpr size_t kCompactWriterBytes = 64;
-  static constexpr size_t kCompactRecords = kCompactWriterBytes + header::kDataSize;
-  static constexpr size_t kCompactHeaderBytes = header_data::kRejectedFrames;  // all but the rejection counts
-
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Region",
                        {
                            InstanceMethod<&RegionWrap::Close>("close"),
                            InstanceMethod<&RegionWrap::Info>("info"),
-                           InstanceMethod<&RegionWrap::ReadHeaderData>("readHeaderData"),
+                           InstanceMethod<&RegionWrap::Read>("read"),
                            InstanceMethod<&RegionWrap::WriteHeaderData>("writeHeaderData"),
-                           InstanceMethod<&RegionWrap::ReadSlot>("readSlot"),
                            InstanceMethod<&RegionWrap::WriteSlot>("writeSlot"),
-                           InstanceMethod<&RegionWrap::ReadUsedSlots>("readUsedSlots"),
                            InstanceMethod<&RegionWrap::AddCounter>("addCounter"),
                            InstanceMethod<&RegionWrap::ResetCounters>("resetCounters"),
                            InstanceMethod<&RegionWrap::Touch>("touch"),
                            InstanceMethod<&RegionWrap::SetState>("setState"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
                            InstanceMethod<&RegionWrap::Replaced>("replaced"),
-                           InstanceMethod<&RegionWrap::ReadCompact>("readCompact"),
                            InstanceMethod<&RegionWrap::Counters>("counters"),
                        });
   }
@@ -114,10 +117,11 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return info.Env().Undefined();
   }
 
+  // The facts fixed for the life of the mapping; everything that changes is
+  // read through read().
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Region& r = live(env);
-    WriterInfo w = r.writerInfo();
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", r.name());
     o.Set("cluster", r.layout().cluster);
@@ -125,22 +129,40 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     o.Set("capacity", r.layout().capacity);
     o.Set("versionMinor", r.layout().versionMinor);
     o.Set("isWriter", r.isWriter());
-    o.Set("writerPid", w.pid);
-    o.Set("state", w.state);
-    o.Set("writerStartMs", static_cast<double>(w.startMs));
-    o.Set("heartbeatMs", static_cast<double>(w.heartbeatMs));
-    o.Set("generation", static_cast<double>(w.generation));
-    o.Set("alive", w.alive);
-    o.Set("nowMs", static_cast<double>(os::wallClockMs()));
     return o;
   }
 
-  Napi::Value ReadHeaderData(const Napi::CallbackInfo& info) {
-    Region& r = live(info.Env());
-    auto b = bufferArg(info, 0, header::kDataSize, "header buffer");
+  // read(out, parts, slot, known?): see Region::read. Returns the record count.
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Region& r = live(env);
+    auto b = bufferArg(info, 0, image::kRecords, "image buffer");
+    if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+      throwCode(env, code::kInvalidArg, "read(out, parts, slot, known?) takes numbers for parts and slot");
+    const uint32_t parts = info[1].As<Napi::Number>().Uint32Value();
+    if (parts == 0 || (parts & ~(image::kPartWriter | image::kPartSlots | image::kPartDetail)) != 0)
+      throwCode(env, code::kInvalidArg, "parts must be a non-empty set of layout.image part flags");
+    double d = info[2].As<Napi::Number>().DoubleValue();
+    int64_t only = -1;
+    if (d != -1) {
+      if (!(d >= 0 && d < r.layout().capacity) || d != static_cast<double>(static_cast<uint32_t>(d)))
+        throwCode(env, code::kInvalidArg,
+                  "slot must be -1 or an integer in 0.." + std::to_string(r.layout().capacity - 1));
+      only = static_cast<int64_t>(d);
+    }
+    const uint32_t* known = nullptr;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+        throwCode(env, code::kInvalidArg, "known must be a Uint32Array");
+      auto k = info[3].As<Napi::Uint32Array>();
+      if (k.ElementLength() < 2 * size_t{r.layout().capacity})
+        throwCode(env, code::kInvalidArg, "known must hold 2 entries per slot");
+      known = k.Data();
+    }
+    uint32_t count = 0;
     Error e;
-    if (!r.readHeaderData(b.Data(), e)) throwError(info.Env(), e);
-    return info.Env().Undefined();
+    if (!r.read(b.Data(), b.Length(), parts, only, known, count, e)) throwError(env, e);
+    return Napi::Number::New(env, count);
   }
 
   Napi::Value WriteHeaderData(const Napi::CallbackInfo& info) {
@@ -150,30 +172,12 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return info.Env().Undefined();
   }
 
-  Napi::Value ReadSlot(const Napi::CallbackInfo& info) {
-    Region& r = live(info.Env());
-    uint32_t i = slotIndex(info, r);
-    auto b = bufferArg(info, 1, slot::kRecordSize, "slot buffer");
-    Error e;
-    if (!r.readSlot(i, b.Data(), e)) throwError(info.Env(), e);
-    return info.Env().Undefined();
-  }
-
   Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
     Region& r = writer(info.Env());
     uint32_t i = slotIndex(info, r);
     auto b = bufferArg(info, 1, slot::kDataSize, "slot buffer");
     r.writeSlot(i, b.Data());
     return info.Env().Undefined();
-  }
-
-  Napi::Value ReadUsedSlots(const Napi::CallbackInfo& info) {
-    Region& r = live(info.Env());
-    auto b = bufferArg(info, 0, 0, "slots buffer");
-    uint32_t count = 0;
-    Error e;
-    if (!r.readUsedSlots(b.Data(), b.Length(), count, e)) throwError(info.Env(), e);
-    return Napi::Number::New(info.Env(), count);
   }
 
   Napi::Value AddCounter(const Napi::CallbackInfo& info) {
@@ -218,55 +222,6 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
 
   Napi::Value Replaced(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), live(info.Env()).replaced());
-  }
-
-  // readCompact(out, slot, withWriter, known?): compact records (see compact::
-  // in region.h) after a 64-byte writer line (f64 pid, state, startMs,
-  // heartbeatMs, generation, alive, nowMs; filled when withWriter) and the
-  // header data up to the rejected-frame counters (filled when withWriter).
-  // slot -1: every used slot; slot >= 0: that slot only. `known`: a
-  // Uint32Array of 2 per slot (see Region::readCompact). Returns the record
-  // count. One call gives ClusterView.snapshot() everything it shows.
-  Napi::Value ReadCompact(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Region& r = live(env);
-    auto b = bufferArg(info, 0, kCompactRecords, "compact buffer");
-    if (info.Length() < 2 || !info[1].IsNumber()) throwCode(env, code::kInvalidArg, "slot must be a number");
-    double d = info[1].As<Napi::Number>().DoubleValue();
-    int64_t only = -1;
-    if (d != -1) {
-      if (!(d >= 0 && d < r.layout().capacity) || d != static_cast<double>(static_cast<uint32_t>(d)))
-        throwCode(env, code::kInvalidArg,
-                  "slot must be -1 or an integer in 0.." + std::to_string(r.layout().capacity - 1));
-      only = static_cast<int64_t>(d);
-    }
-    const uint32_t* known = nullptr;
-    if (info.Length() > 3 && !info[3].IsUndefined()) {
-      if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-        throwCode(env, code::kInvalidArg, "known must be a Uint32Array");
-      auto k = info[3].As<Napi::Uint32Array>();
-      if (k.ElementLength() < 2 * size_t{r.layout().capacity})
-        throwCode(env, code::kInvalidArg, "known must hold 2 entries per slot");
-      known = k.Data();
-    }
-    uint8_t* out = b.Data();
-    Error e;
-    if (info.Length() > 2 && info[2].ToBoolean().Value()) {
-      WriterInfo w = r.writerInfo();
-      const double line[8] = {static_cast<double>(w.pid),
-                              static_cast<double>(w.state),
-                              static_cast<double>(w.startMs),
-                              static_cast<double>(w.heartbeatMs),
-                              static_cast<double>(w.generation),
-                              w.alive ? 1.0 : 0.0,
-                              static_cast<double>(os::wallClockMs()),
-                              0.0};
-      std::memcpy(out, line, sizeof(line));
-      if (!r.readHeaderPrefix(out + kCompactWriterBytes, kCompactHeaderBytes, e)) throwError(env, e);
-    }
-    uint32_t count = 0;
-    if (!r.readCompact(out + kCompactRecords, b.Length() - kCompactRecords, only, known, count, e)) throwError(env, e);
-    return Napi::Number::New(env, count);
   }
 
   // counters(): {buffer, slotSize} where buffer is an external ArrayBuffer
@@ -337,6 +292,7 @@ class RawWrap : public Napi::ObjectWrap<RawWrap> {
 
 class Addon : public Napi::Addon<Addon> {
  public:
+  Napi::FunctionReference errorClass;
   Addon(Napi::Env env, Napi::Object exports) {
     region_ = Napi::Persistent(RegionWrap::Define(env));
     raw_ = Napi::Persistent(RawWrap::Define(env));
@@ -344,7 +300,9 @@ class Addon : public Napi::Addon<Addon> {
       InstanceMethod<&Addon::Create>("create"), InstanceMethod<&Addon::Open>("open"),
           InstanceMethod<&Addon::OpenByName>("openByName"), InstanceMethod<&Addon::ObjectName>("objectName"),
           InstanceMethod<&Addon::ListNames>("listNames"), InstanceMethod<&Addon::Unlink>("unlink"),
-          InstanceMethod<&Addon::CreateRaw>("createRawRegion"), InstanceValue("layout", Layout(env), napi_enumerable),
+          InstanceMethod<&Addon::CreateRaw>("createRawRegion"), InstanceMethod<&Addon::SetErrorClass>("setErrorClass"),
+          InstanceValue("layout", Layout(env), napi_enumerable),
+          InstanceValue("errorCodes", ErrorCodes(env), napi_enumerable),
           InstanceValue("platform",
 #if defined(_WIN32)
                         Napi::String::New(env, "win32"),
@@ -356,85 +314,107 @@ class Addon : public Napi::Addon<Addon> {
   }
 
  private:
+  // Every offset, size and constant JS needs, from layout.h; the field
+  // tables export each field's offset as `name` and its size as `nameBytes`.
   static Napi::Object Layout(Napi::Env env) {
+    auto u32 = [](size_t v) { return static_cast<uint32_t>(v); };
     Napi::Object l = Napi::Object::New(env);
     l.Set("versionMajor", kVersionMajor);
     l.Set("versionMinor", kVersionMinor);
     l.Set("maxCapacity", kMaxCapacity);
-    l.Set("nameBytes", static_cast<uint32_t>(kNameBytes));
-    l.Set("headerDataSize", static_cast<uint32_t>(header::kDataSize));
-    l.Set("slotDataSize", static_cast<uint32_t>(slot::kDataSize));
-    l.Set("slotRecordSize", static_cast<uint32_t>(slot::kRecordSize));
-    l.Set("headerSize", static_cast<uint32_t>(header::kSize));
-    l.Set("slotSize", static_cast<uint32_t>(slot::kSize));
+    l.Set("nameBytes", u32(kNameBytes));
+    l.Set("headerDataSize", u32(header::kDataSize));
+    l.Set("slotDataSize", u32(slot::kDataSize));
+    l.Set("headerSize", u32(header::kSize));
+    l.Set("slotSize", u32(slot::kSize));
     Napi::Object f = Napi::Object::New(env);  // fixed header fields, for tools and tests
-    f.Set("magic", static_cast<uint32_t>(header::kMagic));
-    f.Set("byteOrder", static_cast<uint32_t>(header::kByteOrder));
-    f.Set("versionMajor", static_cast<uint32_t>(header::kVersionMajor));
-    f.Set("versionMinor", static_cast<uint32_t>(header::kVersionMinor));
-    f.Set("headerSize", static_cast<uint32_t>(header::kHeaderSize));
-    f.Set("slotSize", static_cast<uint32_t>(header::kSlotSize));
-    f.Set("capacity", static_cast<uint32_t>(header::kCapacity));
-    f.Set("totalSize", static_cast<uint32_t>(header::kTotalSize));
-    f.Set("cluster", static_cast<uint32_t>(header::kCluster));
-    f.Set("serverId", static_cast<uint32_t>(header::kServerId));
+    f.Set("magic", u32(header::kMagic));
+    f.Set("byteOrder", u32(header::kByteOrder));
+    f.Set("versionMajor", u32(header::kVersionMajor));
+    f.Set("versionMinor", u32(header::kVersionMinor));
+    f.Set("headerSize", u32(header::kHeaderSize));
+    f.Set("slotSize", u32(header::kSlotSize));
+    f.Set("capacity", u32(header::kCapacity));
+    f.Set("totalSize", u32(header::kTotalSize));
+    f.Set("cluster", u32(header::kCluster));
+    f.Set("serverId", u32(header::kServerId));
     f.Set("magicValue", Napi::BigInt::New(env, kMagic));
     f.Set("byteOrderMark", kByteOrderMark);
     l.Set("fixed", f);
-    Napi::Object h = Napi::Object::New(env);
-    h.Set("listen", static_cast<uint32_t>(header_data::kListen));
-    h.Set("listenBytes", static_cast<uint32_t>(header_data::kListenBytes));
-    h.Set("heartbeatIntervalMs", static_cast<uint32_t>(header_data::kHeartbeatIntervalMs));
-    h.Set("heartbeatTimeoutMs", static_cast<uint32_t>(header_data::kHeartbeatTimeoutMs));
-    h.Set("suspectAfter", static_cast<uint32_t>(header_data::kSuspectAfter));
-    h.Set("downAfter", static_cast<uint32_t>(header_data::kDownAfter));
-    h.Set("eventLoopLagMs", static_cast<uint32_t>(header_data::kEventLoopLagMs));
-    h.Set("maxEventLoopLagMs", static_cast<uint32_t>(header_data::kMaxEventLoopLagMs));
-    h.Set("rejectedFrames", static_cast<uint32_t>(header_data::kRejectedFrames));
-    h.Set("rejectedReasons", static_cast<uint32_t>(header_data::kRejectedReasons));
-    l.Set("header", h);
-    Napi::Object s = Napi::Object::New(env);
-    s.Set("state", static_cast<uint32_t>(slot_data::kState));
-    s.Set("status", static_cast<uint32_t>(slot_data::kStatus));
-    s.Set("generation", static_cast<uint32_t>(slot_data::kGeneration));
-    s.Set("missedHeartbeats", static_cast<uint32_t>(slot_data::kMissedHeartbeats));
-    s.Set("connectionState", static_cast<uint32_t>(slot_data::kConnectionState));
-    s.Set("lastSeenMs", static_cast<uint32_t>(slot_data::kLastSeenMs));
-    s.Set("attemptCount", static_cast<uint32_t>(slot_data::kAttemptCount));
-    s.Set("rttMicros", static_cast<uint32_t>(slot_data::kRttMicros));
-    s.Set("nextRetryMs", static_cast<uint32_t>(slot_data::kNextRetryMs));
-    s.Set("statusChangedMs", static_cast<uint32_t>(slot_data::kStatusChangedMs));
-    s.Set("statusReason", static_cast<uint32_t>(slot_data::kStatusReason));
-    s.Set("statusReasonBytes", static_cast<uint32_t>(slot_data::kStatusReasonBytes));
-    s.Set("serverId", static_cast<uint32_t>(slot_data::kServerId));
-    s.Set("address", static_cast<uint32_t>(slot_data::kAddress));
-    s.Set("addressBytes", static_cast<uint32_t>(slot_data::kAddressBytes));
-    s.Set("lastError", static_cast<uint32_t>(slot_data::kLastError));
-    s.Set("lastErrorBytes", static_cast<uint32_t>(slot_data::kLastErrorBytes));
-    s.Set("metadataLength", static_cast<uint32_t>(slot_data::kMetadataLength));
-    s.Set("metadata", static_cast<uint32_t>(slot_data::kMetadata));
-    s.Set("metadataBytes", static_cast<uint32_t>(slot_data::kMetadataBytes));
-    s.Set("bytesSent", static_cast<uint32_t>(slot::kDataSize));
-    s.Set("bytesReceived", static_cast<uint32_t>(slot::kDataSize + 8));
-    l.Set("slot", s);
+#define COMMY_EXPORT_FIELD(C, js, offset, bytes) \
+  o.Set(#js, u32(offset));                       \
+  o.Set(#js "Bytes", u32(bytes));
+    {
+      Napi::Object o = Napi::Object::New(env);
+      COMMY_HEADER_DATA_FIELDS(COMMY_EXPORT_FIELD)
+      o.Set("rejectedReasons", u32(header_data::kRejectedReasons));
+      o.Set("end", u32(header_data::kEnd));
+      l.Set("header", o);
+    }
+    {
+      Napi::Object o = Napi::Object::New(env);
+      COMMY_SLOT_DATA_FIELDS(COMMY_EXPORT_FIELD)
+      o.Set("numbersEnd", u32(slot_data::kNumbersEnd));
+      o.Set("summaryEnd", u32(slot_data::kSummaryEnd));
+      o.Set("end", u32(slot_data::kEnd));
+      o.Set("rttUnknown", slot_data::kRttUnknown);
+      o.Set("stateFree", static_cast<uint32_t>(SlotState::kFree));
+      o.Set("stateUsed", static_cast<uint32_t>(SlotState::kUsed));
+      o.Set("counters", u32(slot::kCounters));
+      o.Set("counterCount", u32(slot::kCounterCount));
+      l.Set("slot", o);
+    }
+#undef COMMY_EXPORT_FIELD
+    Napi::Object im = Napi::Object::New(env);
+    im.Set("partWriter", image::kPartWriter);
+    im.Set("partSlots", image::kPartSlots);
+    im.Set("partDetail", image::kPartDetail);
+    im.Set("writerPid", u32(image::kWriterPid));
+    im.Set("writerState", u32(image::kWriterState));
+    im.Set("writerStartMs", u32(image::kWriterStartMs));
+    im.Set("heartbeatMs", u32(image::kHeartbeatMs));
+    im.Set("generation", u32(image::kGeneration));
+    im.Set("writerAlive", u32(image::kWriterAlive));
+    im.Set("nowMs", u32(image::kNowMs));
+    im.Set("writerBytes", u32(image::kWriterBytes));
+    im.Set("headerData", u32(image::kHeaderData));
+    im.Set("records", u32(image::kRecords));
+    l.Set("image", im);
+    Napi::Object rec = Napi::Object::New(env);
+    rec.Set("seq", u32(record::kSeq));
+    rec.Set("index", u32(record::kIndex));
+    rec.Set("bytesSent", u32(record::kBytesSent));
+    rec.Set("bytesReceived", u32(record::kBytesReceived));
+    rec.Set("data", u32(record::kData));
+    rec.Set("summarySize", u32(record::kSummarySize));
+    rec.Set("detailSize", u32(record::kDetailSize));
+    l.Set("record", rec);
     Napi::Object st = Napi::Object::New(env);
     st.Set("initializing", static_cast<uint32_t>(RegionState::kInitializing));
     st.Set("running", static_cast<uint32_t>(RegionState::kRunning));
     st.Set("stopped", static_cast<uint32_t>(RegionState::kStopped));
     l.Set("regionState", st);
-    Napi::Object c = Napi::Object::New(env);  // readCompact() output, see compact:: in region.h
-    c.Set("writerBytes", static_cast<uint32_t>(RegionWrap::kCompactWriterBytes));
-    c.Set("recordsOffset", static_cast<uint32_t>(RegionWrap::kCompactRecords));
-    c.Set("headerBytes", static_cast<uint32_t>(RegionWrap::kCompactHeaderBytes));
-    c.Set("recordSize", static_cast<uint32_t>(compact::kRecordSize));
-    c.Set("seq", static_cast<uint32_t>(compact::kSeq));
-    c.Set("index", static_cast<uint32_t>(compact::kIndex));
-    c.Set("bytesSent", static_cast<uint32_t>(compact::kBytesSent));
-    c.Set("bytesReceived", static_cast<uint32_t>(compact::kBytesReceived));
-    c.Set("data", static_cast<uint32_t>(compact::kData));
-    c.Set("dataBytes", static_cast<uint32_t>(compact::kDataBytes));
-    l.Set("compact", c);
     return l;
+  }
+
+  // The codes this addon can throw (core.h), so a test can check that
+  // lib/errors.ts documents each one.
+  static Napi::Array ErrorCodes(Napi::Env env) {
+    Napi::Array a = Napi::Array::New(env);
+    uint32_t i = 0;
+#define COMMY_EXPORT_CODE(k, text) a.Set(i++, Napi::String::New(env, text));
+    COMMY_ERROR_CODES(COMMY_EXPORT_CODE)
+#undef COMMY_EXPORT_CODE
+    return a;
+  }
+
+  // setErrorClass(CommyError): from then on every native error is
+  // `new CommyError(code, message)`.
+  Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsFunction())
+      throwCode(info.Env(), code::kInvalidArg, "setErrorClass(CommyError) takes a class");
+    errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
   }
 
   Napi::Value Wrap(Napi::Env env, std::unique_ptr<Region> r) {
@@ -528,6 +508,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference region_;
   Napi::FunctionReference raw_;
 };
+
+Napi::FunctionReference* errorClassOf(Napi::Env env) {
+  Addon* addon = env.GetInstanceData<Addon>();
+  return addon ? &addon->errorClass : nullptr;
+}
 
 }  // namespace commy
 

@@ -15,27 +15,34 @@ namespace commy {
 static_assert(std::atomic_ref<uint64_t>::is_always_lock_free, "u64 atomics must be lock-free across processes");
 static_assert(std::atomic_ref<uint32_t>::is_always_lock_free, "u32 atomics must be lock-free across processes");
 
-// Stable error codes shared by every OS; JS sees them as err.code. Inline
-// arrays, so each code has one address program-wide and comparing codes by
-// pointer (err.code == code::kExists) works across translation units.
+// Stable error codes shared by every OS; JS sees them as err.code of a
+// CommyError (lib/errors.ts lists each with its meaning and CLI exit code,
+// and a test checks that the two lists agree). Inline arrays, so each code
+// has one address program-wide and comparing codes by pointer
+// (err.code == code::kExists) works across translation units.
+#define COMMY_ERROR_CODES(X)                    \
+  X(kInvalidArg, "ERR_INVALID_ARG")             \
+  X(kNotFound, "ERR_REGION_NOT_FOUND")          \
+  X(kNotReady, "ERR_REGION_NOT_READY")          \
+  X(kBadMagic, "ERR_REGION_BAD_MAGIC")          \
+  X(kBadByteOrder, "ERR_REGION_BAD_BYTE_ORDER") \
+  X(kBadVersion, "ERR_REGION_BAD_VERSION")      \
+  X(kBadLayout, "ERR_REGION_BAD_LAYOUT")        \
+  X(kMismatch, "ERR_REGION_MISMATCH")           \
+  X(kWriterAlive, "ERR_REGION_WRITER_ALIVE")    \
+  X(kUntrusted, "ERR_REGION_UNTRUSTED")         \
+  X(kAccessDenied, "ERR_REGION_ACCESS_DENIED")  \
+  X(kPrivilege, "ERR_REGION_PRIVILEGE")         \
+  X(kClosed, "ERR_REGION_CLOSED")               \
+  X(kReadOnly, "ERR_REGION_READ_ONLY")          \
+  X(kContended, "ERR_REGION_READ_CONTENDED")    \
+  X(kExists, "ERR_REGION_EXISTS")               \
+  X(kOs, "ERR_REGION_OS")
+
 namespace code {
-inline constexpr char kInvalidArg[] = "ERR_INVALID_ARG";
-inline constexpr char kNotFound[] = "ERR_REGION_NOT_FOUND";
-inline constexpr char kNotReady[] = "ERR_REGION_NOT_READY";
-inline constexpr char kBadMagic[] = "ERR_REGION_BAD_MAGIC";
-inline constexpr char kBadByteOrder[] = "ERR_REGION_BAD_BYTE_ORDER";
-inline constexpr char kBadVersion[] = "ERR_REGION_BAD_VERSION";
-inline constexpr char kBadLayout[] = "ERR_REGION_BAD_LAYOUT";
-inline constexpr char kMismatch[] = "ERR_REGION_MISMATCH";
-inline constexpr char kWriterAlive[] = "ERR_REGION_WRITER_ALIVE";
-inline constexpr char kUntrusted[] = "ERR_REGION_UNTRUSTED";
-inline constexpr char kAccessDenied[] = "ERR_REGION_ACCESS_DENIED";
-inline constexpr char kPrivilege[] = "ERR_REGION_PRIVILEGE";
-inline constexpr char kClosed[] = "ERR_REGION_CLOSED";
-inline constexpr char kReadOnly[] = "ERR_REGION_READ_ONLY";
-inline constexpr char kContended[] = "ERR_REGION_READ_CONTENDED";
-inline constexpr char kExists[] = "ERR_REGION_EXISTS";
-inline constexpr char kOs[] = "ERR_REGION_OS";
+#define COMMY_ERROR_CODE(k, text) inline constexpr char k[] = text;
+COMMY_ERROR_CODES(COMMY_ERROR_CODE)
+#undef COMMY_ERROR_CODE
 }  // namespace code
 
 struct Error {

@@ -45,19 +45,62 @@ constexpr size_t kDataSize = 512;
 constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 }  // namespace header
 
-// Meaning of the seqlocked header data (node-level facts).
+// Field tables: X(Constant, jsName, offset, bytes). Each table is the one
+// definition of its fields: the constants below, the addon's export to JS
+// (layout.header / layout.slot) and the ordering checks are generated from it,
+// so adding a field is one line here plus its codec in lib/region/.
+//
+// Seqlocked header data (node-level facts); offsets relative to header::kData.
+#define COMMY_HEADER_DATA_FIELDS(X)                                                    \
+  X(Listen, listen, 0, 64)                           /* char[64], NUL-padded */        \
+  X(HeartbeatIntervalMs, heartbeatIntervalMs, 64, 4) /* u32 */                         \
+  X(HeartbeatTimeoutMs, heartbeatTimeoutMs, 68, 4)   /* u32 */                         \
+  X(SuspectAfter, suspectAfter, 72, 4)               /* u32 */                         \
+  X(DownAfter, downAfter, 76, 4)                     /* u32 */                         \
+  X(EventLoopLagMs, eventLoopLagMs, 80, 8)           /* f64, last measured tick lag */ \
+  X(MaxEventLoopLagMs, maxEventLoopLagMs, 88, 8)     /* f64 */                         \
+  X(RejectedFrames, rejectedFrames, 96, 64)          /* u64[kRejectedReasons], by reason */
+
+// Seqlocked slot data (one peer); offsets relative to slot::kData. The order
+// is the read path's split: numbers first (copied on every read), then the
+// strings a snapshot shows, then detail only inspect() decodes.
+#define COMMY_SLOT_DATA_FIELDS(X)                                                             \
+  X(State, state, 0, 4)                        /* u32 SlotState */                            \
+  X(Status, status, 4, 4)                      /* u32 PeerStatus index (lib/status.ts) */     \
+  X(Generation, generation, 8, 8)              /* u64, bumped each time the slot is reused */ \
+  X(MissedHeartbeats, missedHeartbeats, 16, 4) /* u32 */                                      \
+  X(ConnectionState, connectionState, 20, 4)   /* u32 ConnectionState index */                \
+  X(LastSeenMs, lastSeenMs, 24, 8)             /* f64 wall clock, 0 = never */                \
+  X(AttemptCount, attemptCount, 32, 4)         /* u32 */                                      \
+  X(RttMicros, rttMicros, 36, 4)               /* u32, kRttUnknown = unknown */               \
+  X(NextRetryMs, nextRetryMs, 40, 8)           /* f64 wall clock, 0 = none */                 \
+  X(StatusChangedMs, statusChangedMs, 48, 8)   /* f64 wall clock */                           \
+  X(StatusReason, statusReason, 56, 32)        /* char[32] */                                 \
+  X(ServerId, serverId, 88, 64)                /* char[64] */                                 \
+  X(Address, address, 152, 64)                 /* char[64] */                                 \
+  X(LastError, lastError, 216, 96)             /* char[96] */                                 \
+  X(MetadataLength, metadataLength, 312, 4)    /* u32 */                                      \
+  X(Metadata, metadata, 320, 512)              /* u8[512], JSON (lib/region/metadata.ts) */
+
+#define COMMY_FIELD_CONSTANTS(C, js, offset, bytes) \
+  constexpr size_t k##C = offset;                   \
+  constexpr size_t k##C##Bytes = bytes;
+
 namespace header_data {
-constexpr size_t kListen = 0;  // char[64]
-constexpr size_t kListenBytes = 64;
-constexpr size_t kHeartbeatIntervalMs = 64;  // u32
-constexpr size_t kHeartbeatTimeoutMs = 68;   // u32
-constexpr size_t kSuspectAfter = 72;         // u32
-constexpr size_t kDownAfter = 76;            // u32
-constexpr size_t kEventLoopLagMs = 80;       // f64, last measured tick lag
-constexpr size_t kMaxEventLoopLagMs = 88;    // f64
-constexpr size_t kRejectedFrames = 96;       // u64[8], by reason index
-constexpr size_t kRejectedReasons = 8;
+COMMY_HEADER_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
+constexpr size_t kRejectedReasons = kRejectedFramesBytes / 8;
+constexpr size_t kEnd = kRejectedFrames + kRejectedFramesBytes;
 }  // namespace header_data
+
+namespace slot_data {
+COMMY_SLOT_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
+constexpr size_t kNumbersEnd = kStatusReason;             // fixed-size fields, no strings
+constexpr size_t kSummaryEnd = kAddress + kAddressBytes;  // what a snapshot shows
+constexpr size_t kEnd = kMetadata + kMetadataBytes;
+constexpr uint32_t kRttUnknown = 0xFFFFFFFFu;
+}  // namespace slot_data
+
+#undef COMMY_FIELD_CONSTANTS
 
 enum class RegionState : uint32_t { kInitializing = 0, kRunning = 1, kStopped = 2 };
 
@@ -71,45 +114,81 @@ constexpr size_t kBytesSent = kCounters + 0;
 constexpr size_t kBytesReceived = kCounters + 8;
 constexpr size_t kCounterCount = 2;
 constexpr size_t kSize = 1024;  // minimum slotSize a v1 reader accepts
-// A copied slot record, as returned to JS: data followed by the counters.
-constexpr size_t kRecordSize = kDataSize + kCounterCount * 8;
 }  // namespace slot
-
-// Meaning of the seqlocked slot data. Offsets are relative to slot::kData.
-namespace slot_data {
-constexpr size_t kState = 0;              // u32: 0 free, 1 used
-constexpr size_t kStatus = 4;             // u32: PeerStatus index
-constexpr size_t kGeneration = 8;         // u64: bumped each time the slot is reused
-constexpr size_t kMissedHeartbeats = 16;  // u32
-constexpr size_t kConnectionState = 20;   // u32
-constexpr size_t kLastSeenMs = 24;        // f64, wall clock, 0 = never
-constexpr size_t kAttemptCount = 32;      // u32
-constexpr size_t kRttMicros = 36;         // u32, 0xFFFFFFFF = unknown
-constexpr size_t kNextRetryMs = 40;       // f64, wall clock, 0 = none
-constexpr size_t kStatusChangedMs = 48;   // f64
-constexpr size_t kStatusReason = 56;      // char[32]
-constexpr size_t kStatusReasonBytes = 32;
-constexpr size_t kServerId = 88;  // char[64]
-constexpr size_t kAddress = 152;  // char[64]
-constexpr size_t kAddressBytes = 64;
-constexpr size_t kLastError = 216;  // char[96]
-constexpr size_t kLastErrorBytes = 96;
-constexpr size_t kMetadataLength = 312;  // u32
-constexpr size_t kMetadata = 320;        // u8[512]
-constexpr size_t kMetadataBytes = 512;
-constexpr size_t kEnd = 832;
-}  // namespace slot_data
 
 enum class SlotState : uint32_t { kFree = 0, kUsed = 1 };
 
+constexpr size_t roundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// ---- the read image ---------------------------------------------------------
+// What Region::read copies out: one consistent image that every reader in JS
+// (snapshot, getPeer, status, inspect, the registry's read-back) decodes with
+// one decoder. The writer line and the header data come first, then one
+// record per slot.
+namespace image {
+// Parts to copy (flags).
+constexpr uint32_t kPartWriter = 1;  // writer line + header data
+constexpr uint32_t kPartSlots = 2;   // summary records: numbers and the strings a snapshot shows
+constexpr uint32_t kPartDetail = 4;  // detail records: the whole slot data
+// Writer line: f64 values, so JS reads them through one Float64Array.
+constexpr size_t kWriterPid = 0;
+constexpr size_t kWriterState = 8;
+constexpr size_t kWriterStartMs = 16;
+constexpr size_t kHeartbeatMs = 24;
+constexpr size_t kGeneration = 32;
+constexpr size_t kWriterAlive = 40;  // 1 while a live process holds the writer lock
+constexpr size_t kNowMs = 48;        // the reader's wall clock at the read
+constexpr size_t kWriterBytes = 64;
+constexpr size_t kHeaderData = kWriterBytes;  // header data, header_data::kEnd bytes copied
+constexpr size_t kHeaderDataCopied = roundUp(header_data::kEnd, 8);
+constexpr size_t kRecords = kHeaderData + roundUp(header_data::kEnd, kCacheLine);
+}  // namespace image
+
+// One slot in an image.
+namespace record {
+constexpr size_t kSeq = 0;             // u64: slot seq this copy is consistent with; odd (1) = none
+constexpr size_t kIndex = 8;           // u32 slot index
+constexpr size_t kBytesSent = 16;      // u64, lock-free counter
+constexpr size_t kBytesReceived = 24;  // u64
+constexpr size_t kData = 32;           // slot data from its offset 0
+constexpr size_t kSummarySize = roundUp(kData + slot_data::kSummaryEnd, kCacheLine);
+constexpr size_t kDetailSize = kData + slot::kDataSize;
+}  // namespace record
+
+// Checks the field tables: every field is naturally aligned and follows the
+// previous one without overlap.
+namespace layout_check {
+struct Span {
+  size_t offset, bytes;
+};
+#define COMMY_FIELD_SPAN(C, js, offset, bytes) Span{offset, bytes},
+inline constexpr Span kHeaderSpans[] = {COMMY_HEADER_DATA_FIELDS(COMMY_FIELD_SPAN)};
+inline constexpr Span kSlotSpans[] = {COMMY_SLOT_DATA_FIELDS(COMMY_FIELD_SPAN)};
+#undef COMMY_FIELD_SPAN
+template <size_t N>
+constexpr bool ordered(const Span (&f)[N]) {
+  for (size_t i = 0; i < N; i++) {
+    const size_t align = f[i].bytes >= 8 ? 8 : f[i].bytes;
+    if (f[i].bytes == 0 || f[i].offset % align != 0) return false;
+    if (i > 0 && f[i].offset < f[i - 1].offset + f[i - 1].bytes) return false;
+  }
+  return true;
+}
+static_assert(ordered(kHeaderSpans), "header data fields overlap or are misaligned");
+static_assert(ordered(kSlotSpans), "slot data fields overlap or are misaligned");
+}  // namespace layout_check
+
 static_assert(header::kData + header::kDataSize <= header::kSize, "header data overflows header");
-static_assert(header_data::kRejectedFrames + 8 * header_data::kRejectedReasons <= header::kDataSize,
-              "header data fields overflow");
+static_assert(header_data::kEnd <= header::kDataSize, "header data fields overflow");
 static_assert(slot::kData + slot::kDataSize <= slot::kCounters, "slot data overlaps counters");
 static_assert(slot::kCounters % kCacheLine == 0, "counters must start a cache line");
 static_assert(slot::kCounters + kCacheLine == slot::kSize, "counters line ends the slot");
 static_assert(slot_data::kEnd <= slot::kDataSize, "slot fields overflow slot data");
 static_assert(slot::kDataSize % 8 == 0 && header::kDataSize % 8 == 0, "seqlocked data is copied in u64 words");
 static_assert(slot::kSize % kCacheLine == 0 && header::kSize % kCacheLine == 0, "cache-line padding");
+static_assert(slot_data::kServerIdBytes == kNameBytes, "a peer id is a name");
+static_assert(slot_data::kNumbersEnd % 8 == 0 && slot_data::kSummaryEnd % 8 == 0,
+              "image parts are copied in u64 words");
+static_assert(record::kSummarySize % 8 == 0 && record::kDetailSize % 8 == 0, "records keep u64 alignment");
 
 }  // namespace commy

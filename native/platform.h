@@ -45,6 +45,12 @@ bool writerAlive(Mapping& m);
 bool replaced(const Mapping& m);
 void close(Mapping& m);
 bool unlink(const std::string& name, Error& err);
+// Gives up a dead writer's object whose layout cannot be reused (`shape`
+// says what it holds) and closes m, so that a new object can take the name.
+// POSIX unlinks the name (readers still mapping the old object see its
+// writer dead and reopen by name). Windows cannot: the name lives while any
+// reader holds a handle, so it fails with kBadLayout and says what to do.
+bool retire(Mapping& m, const std::string& shape, Error& err);
 // Names of commy objects on this host, where the OS can list them.
 bool listNames(std::vector<std::string>& out);
 

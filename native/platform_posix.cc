@@ -178,6 +178,13 @@ bool unlink(const std::string& name, Error& err) {
   return true;
 }
 
+bool retire(Mapping& m, const std::string&, Error&) {
+  Error ignored;  // already gone is fine: the next create takes the name
+  unlink(m.name, ignored);
+  close(m);
+  return true;
+}
+
 bool listNames(std::vector<std::string>& out) {
 #if defined(__linux__)
   DIR* d = opendir("/dev/shm");

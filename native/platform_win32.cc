@@ -281,6 +281,12 @@ void close(Mapping& m) {
 
 bool unlink(const std::string&, Error&) { return true; }  // the mapping goes with its last handle
 
+bool retire(Mapping& m, const std::string& shape, Error& err) {
+  close(m);
+  return err.set(code::kBadLayout, "a dead writer's region is still held open by readers with another layout (" +
+                                       shape + "); close those readers or use the same capacity");
+}
+
 bool listNames(std::vector<std::string>&) { return false; }  // named mappings cannot be enumerated
 
 uint32_t currentPid() { return GetCurrentProcessId(); }

@@ -81,20 +81,10 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
       if (tookOver) *tookOver = true;
       return r;
     }
-#if defined(_WIN32)
-    os::close(m);
-    return fail(err, code::kBadLayout,
-                "a dead writer's region is still held open by readers with another layout (" +
-                    (valid ? "capacity " + std::to_string(l.capacity) : invalid.message) +
-                    "); close those readers or use the same capacity");
-#else
-    // Another shape (or garbage we own): replace the object. Readers still
-    // mapping the old one see its writer dead and can reopen by name.
-    Error ignored;
-    os::unlink(name, ignored);
-    os::close(m);
+    // Another shape (or garbage we own): retire the object so the next
+    // attempt creates a fresh one; each OS says whether it can.
+    if (!os::retire(m, valid ? "capacity " + std::to_string(l.capacity) : invalid.message, err)) return nullptr;
     if (tookOver) *tookOver = true;
-#endif
   }
   return fail(err, code::kWriterAlive, "could not create region " + name + ": another writer keeps racing for it");
 }
@@ -118,7 +108,7 @@ std::unique_ptr<Region> Region::open(const OpenOptions& o, Error& err) {
   return r;
 }
 
-WriterInfo Region::writerInfo() {
+WriterInfo Region::writerInfo() const {
   WriterInfo w;
   const uint8_t* b = map_.base;
   w.pid = loadU32(b + header::kWriterPid);
@@ -131,9 +121,6 @@ WriterInfo Region::writerInfo() {
 }
 
 bool Region::readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const {
-  // seqlockRead gives up after 20 ms mid-write. A dead writer stays
-  // mid-write forever: fail at once. A live one was only descheduled (a
-  // loaded host): keep trying, but never past a hard bound.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
     if (seqlockRead(seq, src, dst, bytes, err)) return true;
@@ -141,23 +128,10 @@ bool Region::readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, si
   }
 }
 
-bool Region::readHeaderData(uint8_t* out, Error& err) const {
-  return readStable(map_.base + header::kSeq, map_.base + header::kData, out, header::kDataSize, err);
-}
-
 void Region::writeHeaderData(const uint8_t* data) {
   seqlockWrite(map_.base + header::kSeq, map_.base + header::kData, data, header::kDataSize);
   std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
       .fetch_add(1, std::memory_order_release);
-}
-
-bool Region::readSlot(uint32_t index, uint8_t* record, Error& err) const {
-  const uint8_t* s = slotAt(index);
-  if (!readStable(s + slot::kSeq, s + slot::kData, record, slot::kDataSize, err)) return false;
-  uint64_t sent = counterLoad(s + slot::kBytesSent), received = counterLoad(s + slot::kBytesReceived);
-  std::memcpy(record + slot::kDataSize, &sent, 8);
-  std::memcpy(record + slot::kDataSize + 8, &received, 8);
-  return true;
 }
 
 void Region::resetCounters(uint32_t index) {
@@ -173,100 +147,95 @@ void Region::writeSlot(uint32_t index, const uint8_t* data) {
       .fetch_add(1, std::memory_order_release);
 }
 
-bool Region::readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const {
-  const uint8_t* genAddr = map_.base + header::kGeneration;
-  // Each slot is consistent by its seqlock. Across slots, retry a few times
-  // until no write landed during the copy; under constant writes, settle for
-  // per-slot consistency rather than spin.
-  for (int attempt = 0; attempt < 4; attempt++) {
-    uint64_t g0 = loadU64(genAddr, std::memory_order_acquire);
-    count = 0;
-    for (uint32_t i = 0; i < layout_.capacity; i++) {
-      const uint8_t* s = slotAt(i);
-      if (loadU32(s + slot::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
-      if (size_t{count + 1} * slot::kRecordSize > outBytes)
-        return err.set(code::kInvalidArg, "output buffer too small for the used slots");
-      uint8_t* rec = out + size_t{count} * slot::kRecordSize;
-      if (!readSlot(i, rec, err)) return false;
-      if (loadU32(rec + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;  // freed meanwhile
-      count++;
-    }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (loadU64(genAddr) == g0) break;
-  }
-  return true;
-}
-
-namespace {
-// One compact record. The seq is kept only when it did not move across the
-// copy, so that (index, seq) always names exactly the bytes copied: seq is
-// monotonic (one writer), and `before` == `after` pins the seqlock's s0.
-// When the caller already holds the strings of the slot's current seq
-// (`known`), only the head is copied, and only if the seq stays put.
-bool copyCompact(const uint8_t* s, uint32_t index, uint8_t* rec, uint64_t known, Error& err) {
+// One record. Its seq is kept only when it did not move across the copy, so
+// that (index, seq) always names exactly the bytes copied: seq is monotonic
+// (one writer), and `before` == `after` pins the seqlock's s0. When the
+// caller already holds the strings of the slot's current seq (`known`), only
+// the numbers are copied, and only if the seq stays put; otherwise (or if it
+// moved meanwhile) everything is copied, and a full copy that moved is still
+// consistent by its seqlock but has no seq to name it: 1.
+bool Region::copyRecord(uint32_t index, uint8_t* rec, size_t dataBytes, uint64_t known, Error& err) const {
+  const uint8_t* s = slotAt(index);
   uint64_t seq = 1;
-  for (size_t bytes : {compact::kHeadBytes, compact::kDataBytes}) {
+  for (size_t bytes : {slot_data::kNumbersEnd, dataBytes}) {
     uint64_t before = loadU64(s + slot::kSeq, std::memory_order_acquire);
-    if (bytes == compact::kHeadBytes && (before != known || (before & 1) != 0)) continue;
-    if (!seqlockRead(s + slot::kSeq, s + slot::kData, rec + compact::kData, bytes, err)) return false;
+    if (bytes == slot_data::kNumbersEnd && (before != known || (before & 1) != 0)) continue;
+    if (!readStable(s + slot::kSeq, s + slot::kData, rec + record::kData, bytes, err)) return false;
     std::atomic_thread_fence(std::memory_order_acquire);
     uint64_t after = loadU64(s + slot::kSeq);
     if (before == after && (before & 1) == 0) {
       seq = before;
       break;
     }
-    // Moved meanwhile: a head copy would not match the caller's strings, so
-    // copy everything (and a full copy that moved is still consistent, by
-    // its seqlock, but has no seq to name it: 1).
   }
   uint64_t sent = counterLoad(s + slot::kBytesSent), received = counterLoad(s + slot::kBytesReceived);
   uint64_t idx = index;
-  std::memcpy(rec + compact::kSeq, &seq, 8);
-  std::memcpy(rec + compact::kIndex, &idx, 8);
-  std::memcpy(rec + compact::kBytesSent, &sent, 8);
-  std::memcpy(rec + compact::kBytesReceived, &received, 8);
+  std::memcpy(rec + record::kSeq, &seq, 8);
+  std::memcpy(rec + record::kIndex, &idx, 8);
+  std::memcpy(rec + record::kBytesSent, &sent, 8);
+  std::memcpy(rec + record::kBytesReceived, &received, 8);
   return true;
 }
 
-uint64_t knownSeq(const uint32_t* known, uint32_t i) {
-  return known ? (uint64_t{known[2 * size_t{i} + 1]} << 32) | known[2 * size_t{i}] : 1;
+size_t Region::imageBytes(uint32_t parts, uint32_t records) {
+  const size_t stride = (parts & image::kPartDetail) ? record::kDetailSize : record::kSummarySize;
+  return image::kRecords + size_t{records} * stride;
 }
-}  // namespace
 
-bool Region::readCompact(uint8_t* out, size_t outBytes, int64_t only, const uint32_t* known, uint32_t& count,
-                         Error& err) const {
+bool Region::read(uint8_t* out, size_t outBytes, uint32_t parts, int64_t only, const uint32_t* known, uint32_t& count,
+                  Error& err) const {
   count = 0;
+  if (outBytes < image::kRecords) return err.set(code::kInvalidArg, "image buffer too small for its header part");
+  if (parts & image::kPartWriter) {
+    WriterInfo w = writerInfo();
+    const double line[image::kWriterBytes / 8] = {static_cast<double>(w.pid),
+                                                  static_cast<double>(w.state),
+                                                  static_cast<double>(w.startMs),
+                                                  static_cast<double>(w.heartbeatMs),
+                                                  static_cast<double>(w.generation),
+                                                  w.alive ? 1.0 : 0.0,
+                                                  static_cast<double>(os::wallClockMs()),
+                                                  0.0};
+    std::memcpy(out, line, sizeof(line));
+    if (!readStable(map_.base + header::kSeq, map_.base + header::kData, out + image::kHeaderData,
+                    image::kHeaderDataCopied, err))
+      return false;
+  }
+  if (!(parts & (image::kPartSlots | image::kPartDetail))) return true;
+  const bool detail = (parts & image::kPartDetail) != 0;
+  const size_t stride = detail ? record::kDetailSize : record::kSummarySize;
+  const size_t dataBytes = detail ? slot::kDataSize : slot_data::kSummaryEnd;
+  auto knownSeq = [&](uint32_t i) -> uint64_t {
+    if (!known || detail) return 1;
+    return (uint64_t{known[2 * size_t{i} + 1]} << 32) | known[2 * size_t{i}];
+  };
+  uint8_t* records = out + image::kRecords;
+  const size_t room = (outBytes - image::kRecords) / stride;
   if (only >= 0) {
     if (only >= int64_t{layout_.capacity}) return err.set(code::kInvalidArg, "slot index out of range");
-    if (outBytes < compact::kRecordSize) return err.set(code::kInvalidArg, "output buffer too small for one record");
+    if (room < 1) return err.set(code::kInvalidArg, "image buffer too small for one record");
     uint32_t i = static_cast<uint32_t>(only);
-    if (!copyCompact(slotAt(i), i, out, knownSeq(known, i), err)) return false;
+    if (!copyRecord(i, records, dataBytes, knownSeq(i), err)) return false;
     count = 1;
     return true;
   }
   const uint8_t* genAddr = map_.base + header::kGeneration;
-  for (int attempt = 0; attempt < 4; attempt++) {  // as readUsedSlots
+  for (int attempt = 0; attempt < 4; attempt++) {
     uint64_t g0 = loadU64(genAddr, std::memory_order_acquire);
     count = 0;
     for (uint32_t i = 0; i < layout_.capacity; i++) {
-      const uint8_t* s = slotAt(i);
-      if (loadU32(s + slot::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
-      if (size_t{count + 1} * compact::kRecordSize > outBytes)
-        return err.set(code::kInvalidArg, "output buffer too small for the used slots");
-      uint8_t* rec = out + size_t{count} * compact::kRecordSize;
-      if (!copyCompact(s, i, rec, knownSeq(known, i), err)) return false;
-      if (loadU32(rec + compact::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
+      if (loadU32(slotAt(i) + slot::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed)) continue;
+      if (count >= room) return err.set(code::kInvalidArg, "image buffer too small for the used slots");
+      uint8_t* rec = records + size_t{count} * stride;
+      if (!copyRecord(i, rec, dataBytes, knownSeq(i), err)) return false;
+      if (loadU32(rec + record::kData + slot_data::kState) != static_cast<uint32_t>(SlotState::kUsed))
+        continue;  // freed meanwhile
       count++;
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (loadU64(genAddr) == g0) break;
   }
   return true;
-}
-
-bool Region::readHeaderPrefix(uint8_t* out, size_t bytes, Error& err) const {
-  if (bytes > header::kDataSize || bytes % 8 != 0) return err.set(code::kInvalidArg, "bad header prefix size");
-  return seqlockRead(map_.base + header::kSeq, map_.base + header::kData, out, bytes, err);
 }
 
 uint64_t Region::addCounter(uint32_t index, uint32_t which, uint64_t amount) {

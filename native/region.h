@@ -12,27 +12,6 @@
 
 namespace commy {
 
-// Compact records for hot readers (ClusterView.snapshot/getPeer/status): per
-// slot, the seq its copy is consistent with, its index, its counters and only
-// the leading fields of its data, so a reader neither copies nor decodes the
-// metadata and last-error text it does not show.
-namespace compact {
-constexpr size_t kSeq = 0;             // u64: seq of the slot for this copy; odd (1) = not known
-constexpr size_t kIndex = 8;           // u32 slot index
-constexpr size_t kBytesSent = 16;      // u64
-constexpr size_t kBytesReceived = 24;  // u64
-constexpr size_t kData = 32;           // the first kDataBytes of the slot data (slot_data offsets)
-constexpr size_t kDataBytes = slot_data::kAddress + slot_data::kAddressBytes;
-constexpr size_t kRecordSize = 256;
-// Leading bytes of the data that hold no strings: state, status, generation,
-// missed count, connection state, last-seen time, attempts, RTT, next retry,
-// status-changed time.
-constexpr size_t kHeadBytes = slot_data::kStatusReason;
-static_assert(kHeadBytes % 8 == 0, "head is copied in u64 words");
-static_assert(kData + kDataBytes <= kRecordSize && kDataBytes % 8 == 0 && kRecordSize % 8 == 0,
-              "compact record layout");
-}  // namespace compact
-
 struct WriterInfo {
   uint32_t pid = 0;
   uint32_t state = 0;
@@ -68,26 +47,25 @@ class Region {
   const Layout& layout() const { return layout_; }
   const std::string& name() const { return map_.name; }
 
-  WriterInfo writerInfo();
+  WriterInfo writerInfo() const;
   bool replaced() const { return os::replaced(map_); }
 
-  bool readHeaderData(uint8_t* out, Error& err) const;
   void writeHeaderData(const uint8_t* data);
-  bool readSlot(uint32_t index, uint8_t* record, Error& err) const;  // record: slot::kRecordSize bytes
-  void writeSlot(uint32_t index, const uint8_t* data);               // data: slot::kDataSize bytes
-  // Copies every used slot as consecutive records of slot::kRecordSize bytes
-  // and sets `count`. Each record is consistent by its seqlock; the set as a
-  // whole is retried a few times until no write landed during the copy.
-  bool readUsedSlots(uint8_t* out, size_t outBytes, uint32_t& count, Error& err) const;
-  // Compact records (see compact::) of every used slot (only < 0, with the
-  // same whole-set retry as readUsedSlots), or of slot `only` whatever its state.
-  // `known` (2 u32 per slot: seq low, high; or null) names, per slot, a seq
-  // whose strings the caller already holds: a slot still at that seq gets
-  // only its head bytes copied (its record's seq then equals known).
-  bool readCompact(uint8_t* out, size_t outBytes, int64_t only, const uint32_t* known, uint32_t& count,
-                   Error& err) const;
-  // The first `bytes` (a multiple of 8, at most header::kDataSize) of the header data.
-  bool readHeaderPrefix(uint8_t* out, size_t bytes, Error& err) const;
+  void writeSlot(uint32_t index, const uint8_t* data);  // data: slot::kDataSize bytes
+  // The one read path: copies a consistent image (image:: and record:: in
+  // layout.h) into `out` and sets `count` to the records copied. `parts` is a
+  // set of image::kPart* flags. `slot` < 0 copies every used slot, retrying
+  // the set until no write landed during the copy (under constant writes it
+  // settles for per-slot consistency rather than spin); `slot` >= 0 copies
+  // that slot whatever its state. `known` (summary records only; 2 u32 per
+  // slot: seq low, high; or null) names, per slot, a seq whose strings the
+  // caller already holds: a slot still at that seq gets only its numbers
+  // copied, and its record's seq then equals `known`. Every seqlocked copy
+  // waits by one rule (readStable).
+  bool read(uint8_t* out, size_t outBytes, uint32_t parts, int64_t slot, const uint32_t* known, uint32_t& count,
+            Error& err) const;
+  // Bytes `read` needs for these parts and `records` records.
+  static size_t imageBytes(uint32_t parts, uint32_t records);
   // The slot array of the mapping, for an external view of a writable mapping
   // (byte counters); sizes are the validated layout's, never the shared bytes'.
   uint8_t* slotArea() const { return map_.base + layout_.headerSize; }
@@ -101,7 +79,11 @@ class Region {
 
  private:
   Region() = default;
+  // Seqlocked copy with the one bounded wait: a dead writer stays mid-write
+  // forever, so give up at once (after seqlockRead's 20 ms); a live one was
+  // only descheduled, so keep trying up to 1 s.
   bool readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const;
+  bool copyRecord(uint32_t index, uint8_t* rec, size_t dataBytes, uint64_t known, Error& err) const;
   uint8_t* slotAt(uint32_t i) const { return map_.base + layout_.headerSize + uint64_t{i} * layout_.slotSize; }
   mutable os::Mapping map_;  // mutable: the liveness probe takes and drops a lock
   Layout layout_;

@@ -83,7 +83,7 @@ describe('addon loader', () => {
     });
     const { binding, path } = loadBinding(root);
     expect(path).to.equal(join(root, 'prebuilds', here, 'commy.node'));
-    expect(binding.layout.slotRecordSize).to.be.a('number');
+    expect(binding.layout.record.detailSize).to.be.a('number');
   });
 
   it('orders candidates as node-gyp-build does: local builds first, then the best-fitting prebuild', () => {

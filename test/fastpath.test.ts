@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { ClusterView } from '../lib/view.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
-import { RegionReader, layout, type RegionWriter } from '../lib/region/index.js';
+import { RegionReader, type RegionWriter } from '../lib/region/index.js';
 import { forkFixture, uniqueKey } from './helpers.js';
 
 const cleanups: (() => void)[] = [];
@@ -33,18 +33,10 @@ function slotIndex(w: RegionWriter, id: string): number {
 
 /** A slot's counters exactly, as BigInts (readSlot() rounds to a Number above 2^53). */
 function exactCounters(r: RegionReader | RegionWriter, index: number): { sent: bigint; received: bigint } {
-  const buf = Buffer.alloc(r.capacity * layout.slotRecordSize);
-  const n = r.readUsedSlotsInto(buf);
-  for (let i = 0; i < n; i++) {
-    const rec = buf.subarray(i * layout.slotRecordSize);
-    if (rec.toString('utf8', layout.slot.serverId, rec.indexOf(0, layout.slot.serverId)) !== r.readSlot(index).serverId)
-      continue;
-    return {
-      sent: rec.readBigUInt64LE(layout.slot.bytesSent),
-      received: rec.readBigUInt64LE(layout.slot.bytesReceived),
-    };
-  }
-  throw new Error('slot not found');
+  const image = r.detail();
+  if (!image.readOne(index)) throw new Error('slot not found');
+  const c = image.exactCounters(0);
+  return { sent: c.bytesSent, received: c.bytesReceived };
 }
 
 const U64_MAX = 2n ** 64n - 1n;
@@ -103,7 +95,7 @@ describe('counter fast path', () => {
     cleanups.push(() => r1.close());
     for (let i = 0; i < 1100; i++) r1.addBytesSent(b, MAX_AMOUNT);
     expect(exactCounters(r1, b).sent).to.equal(1100n * BigInt(MAX_AMOUNT));
-    expect((r1 as unknown as { counterWords: unknown }).counterWords).to.equal(null); // handed over
+    expect((r1 as unknown as { counters: { words: unknown } }).counters.words).to.equal(null); // handed over
     for (let i = 0; i < 1000; i++) r1.addBytesSent(b, MAX_AMOUNT);
     expect(exactCounters(r1, b).sent).to.equal(U64_MAX);
     r1.addBytesSent(b, 1);
@@ -169,7 +161,7 @@ describe('counter fast path', () => {
     const reg = startRegistry(['b@127.0.0.1:7102']);
     const w = RegionReader.open({ cluster: reg.config.cluster, serverId: reg.config.serverId, writable: true });
     w.addBytesSent(0, 1);
-    const words = (w as unknown as { counterWords: BigUint64Array }).counterWords;
+    const words = (w as unknown as { counters: { words: BigUint64Array } }).counters.words;
     expect(words.length).to.be.greaterThan(0);
     w.close();
     expect(words.length).to.equal(0);

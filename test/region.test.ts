@@ -1,4 +1,4 @@
-// The native region through lib/region.ts: lifecycle, cross-process reads,
+// The native region through lib/region/: lifecycle, cross-process reads,
 // counters, torn-read stress, validation of corrupt regions, liveness,
 // takeover and permissions. Processes are real children.
 import { expect } from 'chai';
@@ -15,15 +15,17 @@ import {
   emptyHeader,
   layout,
   regionName,
-  type RegionError,
 } from '../lib/region/index.js';
+import { CommyError } from '../lib/errors.js';
 import { fixturesDir, forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (err) {
-    return (err as RegionError).code;
+    // Every native error is a CommyError with a stable code.
+    expect(err).to.be.instanceOf(CommyError);
+    return (err as CommyError).code;
   }
   return undefined;
 }
@@ -63,7 +65,7 @@ describe('region lifecycle', () => {
       RegionReader.open(key);
       expect.fail('open should have thrown');
     } catch (err) {
-      expect((err as RegionError).code).to.equal('ERR_REGION_NOT_FOUND');
+      expect((err as CommyError).code).to.equal('ERR_REGION_NOT_FOUND');
       expect((err as Error).message).to.match(/no such region/);
     }
   });
@@ -74,7 +76,7 @@ describe('region lifecycle', () => {
         RegionWriter.create({ cluster: bad, serverId: 'a', capacity: 1 });
         expect.fail('should throw');
       } catch (err) {
-        expect((err as RegionError).code).to.equal('ERR_INVALID_ARG');
+        expect((err as CommyError).code).to.equal('ERR_INVALID_ARG');
         expect((err as Error).message).to.match(/cluster/);
       }
     }
@@ -252,7 +254,7 @@ describe('validation of corrupt or foreign regions', () => {
     try {
       RegionReader.open(key).close();
     } catch (err) {
-      code = (err as RegionError).code;
+      code = (err as CommyError).code;
       expect((err as Error).message.length).to.be.greaterThan(10);
     }
     return code;
@@ -355,7 +357,7 @@ describe('writer liveness, exclusivity and takeover', () => {
       RegionWriter.create({ ...key, capacity: 4 });
       expect.fail('second writer should be refused');
     } catch (err) {
-      expect((err as RegionError).code).to.equal('ERR_REGION_WRITER_ALIVE');
+      expect((err as CommyError).code).to.equal('ERR_REGION_WRITER_ALIVE');
       expect((err as Error).message).to.contain(`pid ${process.pid}`);
     }
   });

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { CommyError, invalidArg } from '../errors.js';
 import {
   RegionWriter,
+  RTT_UNKNOWN,
   SlotState,
   emptySlot,
   emptyHeader,
@@ -271,7 +272,8 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       if (patch.attemptCount !== undefined) out.attemptCount = patch.attemptCount;
       if (patch.nextRetryMs !== undefined) out.nextRetryMs = patch.nextRetryMs ?? 0;
       if (patch.lastError !== undefined) out.lastError = patch.lastError;
-      if (patch.rttMs !== undefined) out.rttMicros = patch.rttMs === null ? 0xffffffff : Math.round(patch.rttMs * 1000);
+      if (patch.rttMs !== undefined)
+        out.rttMicros = patch.rttMs === null ? RTT_UNKNOWN : Math.round(patch.rttMs * 1000);
       return out;
     });
   }
@@ -283,7 +285,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       attemptCount: s.attemptCount,
       nextRetryMs: s.nextRetryMs || null,
       lastError: s.lastError,
-      rttMs: s.rttMicros === 0xffffffff ? null : s.rttMicros / 1000,
+      rttMs: s.rttMicros === RTT_UNKNOWN ? null : s.rttMicros / 1000,
     };
   }
 
@@ -305,7 +307,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
 
   getClusterStatus(): ClusterStatus {
     // Answered on every ping received: read the statuses alone (compact records, no strings).
-    const c = this.writer.compact();
+    const c = this.writer.summary();
     const n = c.readAll(false);
     const statuses = new Array<PeerStatus>(n);
     for (let r = 0; r < n; r++) statuses[r] = statusFromCode(c.status(r));
@@ -315,7 +317,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   /** Milliseconds since the peer was last heard from (since it was added, if never). */
   timeSinceHeartbeat(id: string): number {
     // Asked for every peer at every tick: read the two times alone (one compact record).
-    const c = this.writer.compact();
+    const c = this.writer.summary();
     c.readOne(this.indexOf(id));
     return this.now() - (c.lastSeenMs(0) || c.statusChangedMs(0));
   }

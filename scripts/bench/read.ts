@@ -208,7 +208,7 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
     // Where the time of one snapshot() goes: the same reads, in parts.
     log('read: 16 peers, snapshot() in parts');
     const raw = RegionReader.open({ cluster, serverId });
-    const c = raw.compact();
+    const c = raw.summary();
     // As in snapshot(), the strings are decoded once, so later reads copy only what changed.
     for (let r = c.readAll(false) - 1; r >= 0; r--) c.serverId(r);
     const parts: Contender[] = [

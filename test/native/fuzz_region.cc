@@ -158,16 +158,22 @@ void throughTheOs(const uint8_t* data, size_t size, bool memValid, const Layout&
     FUZZ_CHECK(!r->isWriter());
     WriterInfo w = r->writerInfo();
     FUZZ_CHECK(!w.alive);  // nobody holds the writer lock of this object
-    std::vector<uint8_t> hdr(header::kDataSize);
-    Error he;
-    if (!r->readHeaderData(hdr.data(), he)) FUZZ_CHECK(std::strcmp(he.code, code::kContended) == 0);
-    std::vector<uint8_t> out(size_t{l.capacity} * slot::kRecordSize);
-    uint32_t count = 0;
-    Error se;
-    if (r->readUsedSlots(out.data(), out.size(), count, se))
-      FUZZ_CHECK(count <= l.capacity);
-    else
-      FUZZ_CHECK(std::strcmp(se.code, code::kContended) == 0);
+    // Every part of the one read path: writer line and header, summary
+    // records (with a cache of known seqs), detail records, one slot.
+    std::vector<uint8_t> out(Region::imageBytes(image::kPartDetail, l.capacity));
+    std::vector<uint32_t> known(2 * size_t{l.capacity}, 1);
+    for (uint32_t parts : {image::kPartWriter, image::kPartWriter | image::kPartSlots, image::kPartDetail}) {
+      uint32_t count = 0;
+      Error se;
+      if (r->read(out.data(), out.size(), parts, -1, known.data(), count, se))
+        FUZZ_CHECK(count <= l.capacity);
+      else
+        FUZZ_CHECK(std::strcmp(se.code, code::kContended) == 0);
+    }
+    uint32_t one = 0;
+    Error oe;
+    if (!r->read(out.data(), out.size(), image::kPartSlots, l.capacity - 1, known.data(), one, oe))
+      FUZZ_CHECK(std::strcmp(oe.code, code::kContended) == 0);
     r->close();
     r->close();  // idempotent
   }

@@ -1,0 +1,140 @@
+// The field codec: the writer's encoding of slot and header fields into the
+// bytes of native/layout.h, and the string and u64 primitives the one
+// decoder (image.ts) shares with it.
+import { H, S, SlotState, RTT_UNKNOWN, layout } from './layout.js';
+import { CommyError } from '../errors.js';
+
+/** The seqlocked fields of one slot, as the writer stores them. */
+export interface SlotFields {
+  state: number;
+  status: number;
+  generation: number;
+  missedHeartbeats: number;
+  connectionState: number;
+  lastSeenMs: number;
+  attemptCount: number;
+  rttMicros: number;
+  nextRetryMs: number;
+  statusChangedMs: number;
+  statusReason: string;
+  serverId: string;
+  address: string;
+  lastError: string;
+  metadata: Buffer;
+}
+
+/** A slot as read back: its index, its fields and the lock-free byte counters. */
+export interface SlotRecord extends SlotFields {
+  index: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** Node-level facts in the seqlocked header data. */
+export interface HeaderFields {
+  listen: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  suspectAfter: number;
+  downAfter: number;
+  eventLoopLagMs: number;
+  maxEventLoopLagMs: number;
+  rejectedFrames: number[];
+}
+
+export function emptySlot(): SlotFields {
+  return {
+    state: SlotState.free,
+    status: 0,
+    generation: 0,
+    missedHeartbeats: 0,
+    connectionState: 0,
+    lastSeenMs: 0,
+    attemptCount: 0,
+    rttMicros: RTT_UNKNOWN,
+    nextRetryMs: 0,
+    statusChangedMs: 0,
+    statusReason: '',
+    serverId: '',
+    address: '',
+    lastError: '',
+    metadata: Buffer.alloc(0),
+  };
+}
+
+export function emptyHeader(): HeaderFields {
+  return {
+    listen: '',
+    heartbeatIntervalMs: 0,
+    heartbeatTimeoutMs: 0,
+    suspectAfter: 0,
+    downAfter: 0,
+    eventLoopLagMs: 0,
+    maxEventLoopLagMs: 0,
+    rejectedFrames: new Array<number>(H.rejectedReasons).fill(0),
+  };
+}
+
+/**
+ * Writes at most bytes-1 bytes of UTF-8, whole characters only (Buffer#write
+ * never writes part of a character), so readers never see half a code point.
+ * The callers zero the whole buffer first, so the field stays NUL-terminated.
+ */
+function writeString(buf: Buffer, offset: number, bytes: number, value: string): void {
+  buf.write(value, offset, bytes - 1, 'utf8');
+}
+
+/** Field length up to the first NUL, within `bytes` (shared bytes: never trusted to hold one). */
+export function fieldLength(buf: Uint8Array, offset: number, bytes: number): number {
+  let n = 0;
+  while (n < bytes && buf[offset + n] !== 0) n++; // short fields: cheaper than a native indexOf
+  return n;
+}
+
+export function readString(buf: Buffer, offset: number, bytes: number): string {
+  return buf.toString('utf8', offset, offset + fieldLength(buf, offset, bytes));
+}
+
+const TWO32 = 4294967296;
+/** A u64 as the nearest Number: hi × 2^32 + lo is the one correctly rounded sum, and needs no BigInt. */
+export function readU64(dv: DataView, at: number): number {
+  return dv.getUint32(at + 4, true) * TWO32 + dv.getUint32(at, true);
+}
+
+export function encodeSlot(f: SlotFields, buf: Buffer): Buffer {
+  if (f.metadata.length > S.metadataBytes)
+    throw new CommyError('ERR_INVALID_ARG', `metadata is ${f.metadata.length} bytes; the limit is ${S.metadataBytes}`);
+  buf.fill(0, 0, layout.slotDataSize);
+  buf.writeUInt32LE(f.state, S.state);
+  buf.writeUInt32LE(f.status, S.status);
+  buf.writeBigUInt64LE(BigInt(f.generation), S.generation);
+  buf.writeUInt32LE(f.missedHeartbeats, S.missedHeartbeats);
+  buf.writeUInt32LE(f.connectionState, S.connectionState);
+  buf.writeDoubleLE(f.lastSeenMs, S.lastSeenMs);
+  buf.writeUInt32LE(f.attemptCount, S.attemptCount);
+  buf.writeUInt32LE(f.rttMicros, S.rttMicros);
+  buf.writeDoubleLE(f.nextRetryMs, S.nextRetryMs);
+  buf.writeDoubleLE(f.statusChangedMs, S.statusChangedMs);
+  writeString(buf, S.statusReason, S.statusReasonBytes, f.statusReason);
+  writeString(buf, S.serverId, S.serverIdBytes, f.serverId);
+  writeString(buf, S.address, S.addressBytes, f.address);
+  writeString(buf, S.lastError, S.lastErrorBytes, f.lastError);
+  buf.writeUInt32LE(f.metadata.length, S.metadataLength);
+  f.metadata.copy(buf, S.metadata);
+  return buf;
+}
+
+export function encodeHeader(h: HeaderFields, buf: Buffer): Buffer {
+  buf.fill(0, 0, layout.headerDataSize);
+  writeString(buf, H.listen, H.listenBytes, h.listen);
+  buf.writeUInt32LE(h.heartbeatIntervalMs, H.heartbeatIntervalMs);
+  buf.writeUInt32LE(h.heartbeatTimeoutMs, H.heartbeatTimeoutMs);
+  buf.writeUInt32LE(h.suspectAfter, H.suspectAfter);
+  buf.writeUInt32LE(h.downAfter, H.downAfter);
+  buf.writeDoubleLE(h.eventLoopLagMs, H.eventLoopLagMs);
+  buf.writeDoubleLE(h.maxEventLoopLagMs, H.maxEventLoopLagMs);
+  for (let i = 0; i < H.rejectedReasons; i++) {
+    buf.writeBigUInt64LE(BigInt(h.rejectedFrames[i] ?? 0), H.rejectedFrames + 8 * i);
+  }
+  return buf;
+}
