@@ -28,7 +28,10 @@ export interface RegionInfo {
   writer: WriterLiveness;
 }
 
-const stateNames = ['initializing', 'running', 'stopped'] as const;
+type WriterState = WriterLiveness['state'];
+/** Region states by their stored number, from the addon's layout.regionState. */
+const stateNames: WriterState[] = [];
+for (const [name, value] of Object.entries(layout.regionState)) stateNames[value] = name as WriterState;
 
 /** The writer line of an image (read with the writer part) as WriterLiveness. */
 export function writerLiveness(image: RegionImage): WriterLiveness {
