@@ -17,7 +17,9 @@ import {
   regionName,
   type RegionError,
 } from '../lib/region/index.js';
-import { fixturesDir, forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
+import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
+import { uniqueKey } from '../harness/names.js';
+import { waitFor } from '../harness/wait.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
