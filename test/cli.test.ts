@@ -9,8 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unlinkRegion } from '../lib/region/index.js';
 import { metricNames } from '../lib/metrics.js';
-import { SECRET, freePorts } from './cluster-helpers.js';
-import { uniqueKey, waitFor } from './helpers.js';
+import { SECRET } from '../harness/cluster.js';
+import { freePorts, loopbackPeers } from '../harness/loopback.js';
+import { uniqueKey } from '../harness/names.js';
+import { waitFor } from '../harness/wait.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
 const env = { ...process.env, COMMY_SECRET: SECRET, NO_COLOR: '1' };
@@ -71,7 +73,7 @@ describe('commy CLI against running agents', function () {
           cluster,
           serverId: id,
           listen: `127.0.0.1:${ports[i]}`,
-          peers: ids.flatMap((p, j) => (j === i ? [] : [`${p}@127.0.0.1:${ports[j]}`])),
+          peers: loopbackPeers(ids, ports, i),
           heartbeatIntervalMs: 200,
           heartbeatTimeoutMs: 200,
           ...(id === 'a' ? { metricsListen: `127.0.0.1:${metricsPort}` } : {}),
@@ -111,6 +113,8 @@ describe('commy CLI against running agents', function () {
     expect(s.writer.pid).to.equal(agents[0].proc.pid);
     expect(s.writer.alive).to.equal(true);
     expect(s.writer.heartbeatAgeMs).to.be.a('number').and.at.least(0);
+    // The expected objects are spelled out in each test that checks them (node, registry and view tests too):
+    // a shared constant would let one wrong value pass everywhere at once.
     expect(s.config).to.deep.equal({
       heartbeatIntervalMs: 200,
       heartbeatTimeoutMs: 200,
@@ -326,7 +330,7 @@ describe('commy demo', () => {
 describe('README example', () => {
   it('examples/read-state.mjs reads a running node through the package entry point', async function () {
     this.timeout(60_000);
-    const { startNode } = await import('./cluster-helpers.js');
+    const { startNode } = await import('../harness/cluster.js');
     const key = uniqueKey('ex');
     const [port] = await freePorts(1);
     const node = await startNode({

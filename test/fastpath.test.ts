@@ -9,13 +9,17 @@ import { ClusterView } from '../lib/view.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
 import { RegionReader, type RegionWriter } from '../lib/region/index.js';
-import { forkFixture, uniqueKey } from './helpers.js';
+import { forkFixture } from '../harness/fixtures.js';
+import { uniqueKey } from '../harness/names.js';
+import { seededRandom } from '../harness/random.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
+// The same set-up as view.test.ts, kept in each file: mocha runs every file's root afterEach after every test,
+// so each file closes only what its own tests opened.
 function startRegistry(peers: string[], capacity = 8): PeerRegistry {
   const key = uniqueKey('fp');
   const r = new PeerRegistry(
@@ -169,18 +173,6 @@ describe('counter fast path', () => {
   });
 });
 
-/** A small deterministic PRNG, so a failure replays. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('ClusterView compact reads', () => {
   it('snapshot(), getPeer() and status() equal the full decode through adds, removals, reuse and renames', () => {
     const n = 12;
@@ -190,7 +182,7 @@ describe('ClusterView compact reads', () => {
     );
     const view = ClusterView.open({ cluster: reg.config.cluster, serverId: reg.config.serverId });
     cleanups.push(() => view.close());
-    const rand = prng(7);
+    const rand = seededRandom(7);
     let ids = Array.from({ length: n }, (_, i) => `p${i}`);
     let next = n;
     for (let it = 0; it < 4000; it++) {

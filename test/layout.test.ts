@@ -14,7 +14,7 @@ import {
   type SlotFields,
 } from '../lib/region/index.js';
 import { rejectReasonNames } from '../lib/status.js';
-import { uniqueKey } from './helpers.js';
+import { uniqueKey } from '../harness/names.js';
 
 /** [name, offset, bytes] of every field of an exported field table, by offset. */
 function fields(table: Record<string, number>): [string, number, number][] {

@@ -5,8 +5,9 @@ import { expect } from 'chai';
 import { ClusterView } from '../lib/view.js';
 import { unlinkRegion } from '../lib/region/index.js';
 import { FaultProxy } from './chaos/proxy.js';
-import { startNode, type NodeProc } from './cluster-helpers.js';
-import { uniqueKey, waitFor } from './helpers.js';
+import { startNode, type NodeProc } from '../harness/cluster.js';
+import { uniqueKey } from '../harness/names.js';
+import { waitFor } from '../harness/wait.js';
 
 describe('network faults between two nodes (through the fault proxy)', () => {
   let proxy: FaultProxy;

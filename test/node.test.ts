@@ -6,8 +6,10 @@ import { ClusterView } from '../lib/view.js';
 import { Keyring } from '../lib/protocol/auth.js';
 import { Connection, type ConnectionContext } from '../lib/transport/connection.js';
 import { MessageType } from '../lib/protocol/messages.js';
-import { SECRET, startCluster, startNode, waitForAll, freePorts, type Cluster } from './cluster-helpers.js';
-import { uniqueKey, waitFor } from './helpers.js';
+import { SECRET, startCluster, startNode, waitForAll, type Cluster } from '../harness/cluster.js';
+import { freePorts } from '../harness/loopback.js';
+import { uniqueKey } from '../harness/names.js';
+import { waitFor } from '../harness/wait.js';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -36,6 +38,7 @@ describe('a 3-node cluster on loopback', () => {
     cluster = await startCluster(3);
     for (const id of cluster.ids) await waitForAll(cluster, id, 'healthy');
     const s = cluster.view('a').snapshot();
+    // Spelled out here as in the CLI and registry tests: each test states the object it expects.
     expect(s.status).to.deep.equal({
       totalPeers: 3,
       healthyPeers: 3,

@@ -2,8 +2,9 @@
 // own so that a chaos failure points at the nodes, not at the tooling.
 import { expect } from 'chai';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { FaultProxy, seededRandom } from './chaos/proxy.js';
-import { waitFor } from './helpers.js';
+import { FaultProxy } from './chaos/proxy.js';
+import { seededRandom } from '../harness/random.js';
+import { waitFor } from '../harness/wait.js';
 
 interface Target {
   server: Server;

@@ -17,7 +17,9 @@ import {
   regionName,
 } from '../lib/region/index.js';
 import { CommyError } from '../lib/errors.js';
-import { fixturesDir, forkFixture, isRoot, uniqueKey, waitFor } from './helpers.js';
+import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
+import { uniqueKey } from '../harness/names.js';
+import { waitFor } from '../harness/wait.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -6,7 +6,7 @@ import { PeerRegistry, type PeerStatusChange } from '../lib/registry/registry.js
 import { ConnectionPool } from '../lib/registry/connection-pool.js';
 import { parseConfig } from '../lib/registry/config.js';
 import { RegionReader } from '../lib/region/index.js';
-import { uniqueKey } from './helpers.js';
+import { uniqueKey } from '../harness/names.js';
 
 const registries: PeerRegistry[] = [];
 function makeRegistry(extra: Record<string, unknown> = {}): PeerRegistry {

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { connect } from 'node:net';
 import { Keyring } from '../lib/protocol/auth.js';
 import { Connection } from '../lib/transport/connection.js';
-import { SECRET, startCluster, startNode, waitForAll, type Cluster } from './cluster-helpers.js';
+import { SECRET, startCluster, startNode, waitForAll, type Cluster } from '../harness/cluster.js';
 
 type Event = { event?: string; serverId?: string; newStatus?: string; code?: string; reason?: number };
 

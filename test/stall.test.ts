@@ -4,8 +4,8 @@
 // after SIGCONT. Its own view must not turn on its peers; the peers' views of
 // it go suspected (they really heard nothing) and recover.
 import { expect } from 'chai';
-import { startCluster, waitForAll, type Cluster } from './cluster-helpers.js';
-import { waitFor } from './helpers.js';
+import { startCluster, waitForAll, type Cluster } from '../harness/cluster.js';
+import { waitFor } from '../harness/wait.js';
 
 type Change = { event?: string; serverId?: string; oldStatus?: string; newStatus?: string };
 

@@ -8,7 +8,8 @@ import { ClusterView, type ClusterSnapshot } from '../lib/view.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
 import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/status.js';
-import { forkFixture, uniqueKey } from './helpers.js';
+import { forkFixture } from '../harness/fixtures.js';
+import { uniqueKey } from '../harness/names.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

@@ -1,14 +1,13 @@
-// Shared plumbing of the benchmarks in scripts/bench/: flags, histograms
-// (hdr-histogram-js), interleaved rounds, child processes that are always
-// cleaned up, free ports, machine facts, and the result file each benchmark
-// hands to run.ts. Nothing here is a test: benchmarks never assert timings.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+// What the benchmarks in scripts/bench/ share beyond harness/ (ports, waits,
+// child processes): flags, histograms (hdr-histogram-js), interleaved rounds,
+// machine facts, formatting, and the result file each benchmark hands to
+// run.ts. Nothing here is a test: benchmarks never assert timings.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, release, totalmem, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
+import { exitOnSignals, forkChild, type ForkedChild } from '../../harness/processes.js';
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 /** The package root (dist/scripts/bench -> ../../..). */
@@ -19,11 +18,17 @@ export interface BenchArgs {
   quick: boolean;
   /** Where run.ts wants this benchmark's result (JSON); absent when run alone. */
   out: string | undefined;
+  startedAtMs: number;
 }
 
-export function parseArgs(argv = process.argv.slice(2)): BenchArgs {
+/**
+ * The start of a benchmark script: its flags, its start time, and SIGINT or
+ * SIGTERM killing the helpers it starts rather than leaving them behind.
+ */
+export function startBench(argv = process.argv.slice(2)): BenchArgs {
+  exitOnSignals();
   const i = argv.indexOf('--out');
-  return { quick: argv.includes('--quick'), out: i >= 0 ? argv[i + 1] : undefined };
+  return { quick: argv.includes('--quick'), out: i >= 0 ? argv[i + 1] : undefined, startedAtMs: Date.now() };
 }
 
 /** What each benchmark script hands back: a Markdown section and headline figures. */
@@ -39,7 +44,15 @@ export interface BenchResult {
 }
 
 /** Writes the result for run.ts, or prints it when the script runs on its own. */
-export function emit(args: BenchArgs, r: BenchResult): void {
+export function emit(
+  args: BenchArgs,
+  section: Omit<BenchResult, 'seconds' | 'markdown'> & { markdown: string[] },
+): void {
+  const r: BenchResult = {
+    ...section,
+    markdown: section.markdown.join('\n'),
+    seconds: (Date.now() - args.startedAtMs) / 1000,
+  };
   if (args.out) writeFileSync(args.out, JSON.stringify(r, null, 2));
   else process.stdout.write(`\n## ${r.title}\n\n${r.markdown}\n`);
 }
@@ -143,135 +156,11 @@ export async function interleave(contenders: Contender[], plan: RoundsPlan): Pro
   return hs;
 }
 
-// ---- child processes -------------------------------------------------------
+// ---- child processes and the environment ------------------------------------
 
-const children = new Set<ChildProcess>();
-let exitHooked = false;
-function hookExit(): void {
-  if (exitHooked) return;
-  exitHooked = true;
-  const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const)
-    process.on(sig, () => {
-      killAll();
-      process.exit(130);
-    });
-}
-
-/** Tracks a child so it is killed if this process exits first. */
-export function track(c: ChildProcess): ChildProcess {
-  hookExit();
-  children.add(c);
-  c.once('exit', () => children.delete(c));
-  return c;
-}
-
-export interface Helper {
-  proc: ChildProcess;
-  /** Resolves with the next IPC message that matches. */
-  next<T = Record<string, unknown>>(pred?: (m: T) => boolean, timeoutMs?: number): Promise<T>;
-  send(m: unknown): void;
-  exited: Promise<number | null>;
-}
-
-/** Forks a compiled helper from dist/scripts/bench with an IPC channel. */
-export function forkHelper(name: string, args: string[] = [], env: Record<string, string> = {}): Helper {
-  const proc = track(
-    fork(join(benchDir, name), args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, ...env },
-    }),
-  );
-  const queue: unknown[] = [];
-  const waiters: { pred: (m: unknown) => boolean; resolve: (m: unknown) => void }[] = [];
-  proc.on('message', (m) => {
-    const w = waiters.findIndex((x) => x.pred(m));
-    if (w >= 0) waiters.splice(w, 1)[0].resolve(m);
-    else queue.push(m);
-  });
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
-  return {
-    proc,
-    exited,
-    send: (m) => proc.send(m as never),
-    next<T>(pred: (m: T) => boolean = () => true, timeoutMs = 30_000): Promise<T> {
-      const i = queue.findIndex((m) => pred(m as T));
-      if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0] as T);
-      return new Promise<T>((res, rej) => {
-        const timer = setTimeout(
-          () => rej(new Error(`${name}: no expected message within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        const entry = {
-          pred: (m: unknown) => pred(m as T),
-          resolve: (m: unknown) => {
-            clearTimeout(timer);
-            res(m as T);
-          },
-        };
-        waiters.push(entry);
-        void exited.then((code) => {
-          const k = waiters.indexOf(entry);
-          if (k < 0) return;
-          waiters.splice(k, 1);
-          clearTimeout(timer);
-          rej(new Error(`${name} exited with ${code} before sending the expected message`));
-        });
-      });
-    },
-  };
-}
-
-/** Spawns a process (no IPC), tracked for cleanup. */
-export function spawnTracked(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}): ChildProcess {
-  return track(spawn(cmd, args, { stdio: 'ignore', ...opts }));
-}
-
-/** Sends SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(c: ChildProcess, graceMs = 3000): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const gone = new Promise<void>((res) => c.once('exit', () => res()));
-  c.kill('SIGTERM');
-  const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
-  await gone;
-  clearTimeout(timer);
-}
-
-// ---- small helpers ---------------------------------------------------------
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await cond();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
-      );
-    await sleep(5);
-  }
+/** Forks a compiled helper from dist/scripts/bench with an IPC channel (harness/processes.ts). */
+export function forkHelper(name: string, args: string[] = [], env: Record<string, string> = {}): ForkedChild {
+  return forkChild(join(benchDir, name), args, { env, nextTimeoutMs: 30_000 });
 }
 
 /** Finds an executable on PATH. */
@@ -284,11 +173,6 @@ export function which(cmd: string): string | null {
 }
 
 export const SECRET = 'bench-secret-0123456789abcdef';
-
-/** A cluster name no other run uses. */
-export function uniqueCluster(prefix: string): string {
-  return `${prefix}${process.pid}x${Date.now() % 1_000_000}`;
-}
 
 // ---- machine facts and formatting ----------------------------------------
 
@@ -351,11 +235,12 @@ export function ratio(slow: number, fast: number): string {
   return `${r >= 100 ? Math.round(r) : r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
 }
 
-export function table(head: string[], rows: (string | number)[][], align?: ('l' | 'r')[]): string {
-  const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r'));
+/** A Markdown table; `align` has one letter per column, l or r (default: the first l, the rest r). */
+export function table(head: string[], rows: (string | number)[][], align?: string): string {
+  const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r')).join('');
   return [
     `| ${head.join(' | ')} |`,
-    `|${a.map((x) => (x === 'l' ? '---' : '---:')).join('|')}|`,
+    `|${[...a].map((x) => (x === 'l' ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
 }

@@ -7,11 +7,12 @@
 // addon's addCounter, the path every add took before).
 // Run: node dist/scripts/bench/counters.js [--quick]
 import { RegionReader } from '../../lib/region/index.js';
-import { emit, fmt, forkHelper, log, parseArgs, sampleStats, table, uniqueCluster, type Helper } from './common.js';
+import { uniqueKey } from '../../harness/names.js';
+import { type ForkedChild } from '../../harness/processes.js';
+import { emit, fmt, forkHelper, log, sampleStats, startBench, table } from './common.js';
 import { BATCH, type Done, type Go } from './counter-protocol.js';
 
-const args = parseArgs();
-const started = Date.now();
+const args = startBench();
 const durationMs = args.quick ? 1000 : 3000;
 const rounds = args.quick ? 2 : 3;
 const PROCS = [1, 2, 4];
@@ -29,11 +30,11 @@ interface Run {
 }
 
 async function main(): Promise<void> {
-  const cluster = uniqueCluster('cb');
+  const cluster = uniqueKey('cb').cluster;
   const serverId = 'w';
   const writer = forkHelper('counter-child.js', ['writer', cluster, serverId]);
   const { index } = await writer.next<{ index: number }>((m) => 'index' in m);
-  const children: Helper[] = [writer];
+  const children: ForkedChild[] = [writer];
   for (let i = 1; i < Math.max(...PROCS); i++) {
     const c = forkHelper('counter-child.js', ['reader', cluster, serverId]);
     await c.next((m) => 'ready' in m);
@@ -136,15 +137,14 @@ async function main(): Promise<void> {
         'totals exact',
       ],
       rows,
-      ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      'rlrrrrrrl',
     ),
   ];
   emit(args, {
     name: 'counters',
     title: 'Counter adds',
-    markdown: md.join('\n'),
+    markdown: md,
     headline,
-    seconds: (Date.now() - started) / 1000,
   });
 }
 

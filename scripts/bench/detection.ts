@@ -11,27 +11,13 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ClusterView } from '../../lib/view.js';
 import { unlinkRegion } from '../../lib/region/index.js';
-import {
-  cliPath,
-  emit,
-  fmt,
-  forkHelper,
-  freePort,
-  log,
-  parseArgs,
-  sampleStats,
-  SECRET,
-  sleep,
-  spawnTracked,
-  stopProcess,
-  table,
-  uniqueCluster,
-  waitFor,
-  type Stats,
-} from './common.js';
+import { freePorts, loopbackPeers } from '../../harness/loopback.js';
+import { uniqueKey } from '../../harness/names.js';
+import { spawnTracked, stopProcess } from '../../harness/processes.js';
+import { sleep, waitFor } from '../../harness/wait.js';
+import { cliPath, emit, fmt, forkHelper, log, sampleStats, SECRET, startBench, table, type Stats } from './common.js';
 
-const args = parseArgs();
-const started = Date.now();
+const args = startBench();
 const SUSPECT_AFTER = 2;
 const DOWN_AFTER = 5;
 const PLAN = args.quick
@@ -64,13 +50,9 @@ interface IntervalResult {
 }
 
 async function detection(intervalMs: number, trials: number): Promise<IntervalResult> {
-  const cluster = uniqueCluster('db');
+  const cluster = uniqueKey('db').cluster;
   const ids = ['a', 'b', 'c'];
-  const ports: number[] = [];
-  while (ports.length < 3) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
+  const ports = await freePorts(ids.length);
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-detect-'));
   const configs = ids.map((id, i) => {
     const file = join(dir, `${id}.json`);
@@ -80,7 +62,7 @@ async function detection(intervalMs: number, trials: number): Promise<IntervalRe
         cluster,
         serverId: id,
         listen: `127.0.0.1:${ports[i]}`,
-        peers: ids.filter((x) => x !== id).map((x) => `${x}@127.0.0.1:${ports[ids.indexOf(x)]}`),
+        peers: loopbackPeers(ids, ports, i),
         heartbeatIntervalMs: intervalMs,
         heartbeatTimeoutMs: intervalMs,
         suspectAfter: SUSPECT_AFTER,
@@ -120,7 +102,7 @@ async function detection(intervalMs: number, trials: number): Promise<IntervalRe
   const out: IntervalResult = { intervalMs, trials, suspected: [], down: [], lagMs: [], missed: 0 };
   try {
     for (let t = 0; t < trials; t++) {
-      await waitFor(allHealthy, 30_000, 'a healthy 3-node cluster');
+      await waitFor(allHealthy, { timeoutMs: 30_000, intervalMs: 5, what: 'a healthy 3-node cluster' });
       // Stay healthy a little, then kill at a random phase of the heartbeat.
       await sleep(2 * intervalMs + Math.random() * intervalMs);
       changes.length = 0;
@@ -129,11 +111,11 @@ async function detection(intervalMs: number, trials: number): Promise<IntervalRe
       victim.kill('SIGKILL');
       const limitMs = (DOWN_AFTER + 4) * intervalMs + 3000;
       try {
-        await waitFor(
-          () => ['a', 'b'].every((o) => changes.some((c) => c.observer === o && c.to === 'down')),
-          limitMs,
-          'both observers to see c down',
-        );
+        await waitFor(() => ['a', 'b'].every((o) => changes.some((c) => c.observer === o && c.to === 'down')), {
+          timeoutMs: limitMs,
+          intervalMs: 5,
+          what: 'both observers to see c down',
+        });
       } catch {
         // counted below as missed
       }
@@ -180,7 +162,7 @@ interface Visibility {
 }
 
 async function visibility(): Promise<Visibility> {
-  const cluster = uniqueCluster('vb');
+  const cluster = uniqueKey('vb').cluster;
   const writer = forkHelper('detect-helper.js', ['vis-writer', cluster, 'w']);
   await writer.next((m) => 'ready' in m);
   const windowMs = VIS_WRITES * 2.2 + 1500;
@@ -234,37 +216,27 @@ async function main(): Promise<void> {
   const headline: Record<string, number | string | boolean | null> = {};
   const rows: (string | number)[][] = [];
   for (const r of results) {
-    const s = sampleStats(r.suspected, 1000);
-    const d = sampleStats(r.down, 1000);
-    const sTarget = (SUSPECT_AFTER + 1) * r.intervalMs;
-    const dTarget = (DOWN_AFTER + 1) * r.intervalMs;
-    const sOk = r.suspected.filter((x) => x <= sTarget).length;
-    const dOk = r.down.filter((x) => x <= dTarget).length;
     const obs = r.trials * 2;
-    rows.push([
-      `${r.intervalMs} ms`,
-      'suspected',
-      `${r.suspected.length}/${obs}`,
-      fmt(s.p50),
-      fmt(s.p99),
-      fmt(s.max),
-      `≤ ${sTarget} ms: ${sOk}/${obs}`,
-    ]);
-    rows.push([
-      `${r.intervalMs} ms`,
-      'down',
-      `${r.down.length}/${obs}`,
-      fmt(d.p50),
-      fmt(d.p99),
-      fmt(d.max),
-      `≤ ${dTarget} ms: ${dOk}/${obs}`,
-    ]);
-    headline[`${r.intervalMs}.suspected.p50`] = s.p50;
-    headline[`${r.intervalMs}.suspected.max`] = s.max;
-    headline[`${r.intervalMs}.down.p50`] = d.p50;
-    headline[`${r.intervalMs}.down.max`] = d.max;
-    headline[`${r.intervalMs}.suspectedWithinTarget`] = sOk === obs;
-    headline[`${r.intervalMs}.downWithinTarget`] = dOk === obs;
+    for (const [status, samples, after] of [
+      ['suspected', r.suspected, SUSPECT_AFTER],
+      ['down', r.down, DOWN_AFTER],
+    ] as const) {
+      const st = sampleStats(samples, 1000);
+      const targetMs = (after + 1) * r.intervalMs;
+      const ok = samples.filter((x) => x <= targetMs).length;
+      rows.push([
+        `${r.intervalMs} ms`,
+        status,
+        `${samples.length}/${obs}`,
+        fmt(st.p50),
+        fmt(st.p99),
+        fmt(st.max),
+        `≤ ${targetMs} ms: ${ok}/${obs}`,
+      ]);
+      headline[`${r.intervalMs}.${status}.p50`] = st.p50;
+      headline[`${r.intervalMs}.${status}.max`] = st.max;
+      headline[`${r.intervalMs}.${status}WithinTarget`] = ok === obs;
+    }
     headline[`${r.intervalMs}.trials`] = r.trials;
   }
   const lag = sampleStats(
@@ -285,17 +257,9 @@ async function main(): Promise<void> {
       `downAfter ${DOWN_AFTER}. Each trial waits until every node sees the others healthy, waits 2-3 intervals (a random ` +
       `phase), sends SIGKILL to c and measures, from the kill, when a separate reader process polling the regions of a ` +
       `and b every millisecond (\`ClusterView.getPeer('c')\`) sees c suspected and down; then c is restarted. One sample ` +
-      `per observer (a, b) per trial; times in ms; the target column is DESIGN's: Suspected within (suspectAfter+1)×interval, ` +
+      `per observer (a, b) per trial; times in ms; the target column is the detection target: Suspected within (suspectAfter+1)×interval, ` +
       `Down within (downAfter+1)×interval.\n`,
-    table(['interval', 'c seen', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'within target'], rows, [
-      'l',
-      'l',
-      'r',
-      'r',
-      'r',
-      'r',
-      'l',
-    ]),
+    table(['interval', 'c seen', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'within target'], rows, 'llrrrrl'),
     `\nThe reader's lag behind the writer's own timestamp of each change (\`statusChangedMs\`, wall-clock ms, so ±1 ms): ` +
       `p50 ${fmt(lag.p50)} ms, p99 ${fmt(lag.p99)} ms, max ${fmt(lag.max)} ms over ${lag.n} changes; this includes the ` +
       `reader's 1 ms polling period.`,
@@ -321,7 +285,7 @@ async function main(): Promise<void> {
           fmt(vis.call.max),
         ],
       ],
-      ['l', 'r', 'r', 'r'],
+      'lrrr',
     ),
     `\n${share(vis.within1ms, vis.n)} of the changes were seen within 1 ms of the start of their write call, ` +
       `${share(vis.within1msAfterCall, vis.n)} within 1 ms of its end. The change is published inside the call ` +
@@ -333,9 +297,8 @@ async function main(): Promise<void> {
   emit(args, {
     name: 'detection',
     title: 'Failure detection',
-    markdown: md.join('\n'),
+    markdown: md,
     headline,
-    seconds: (Date.now() - started) / 1000,
   });
 }
 

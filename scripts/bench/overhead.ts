@@ -17,26 +17,13 @@ import { ClusterNode } from '../../lib/node.js';
 import { ClusterView } from '../../lib/view.js';
 import { unlinkRegion } from '../../lib/region/index.js';
 import { MessageType } from '../../lib/protocol/messages.js';
-import {
-  cliPath,
-  emit,
-  fmt,
-  forkHelper,
-  freePort,
-  log,
-  parseArgs,
-  SECRET,
-  sleep,
-  spawnTracked,
-  stopProcess,
-  table,
-  uniqueCluster,
-  waitFor,
-  type Helper,
-} from './common.js';
+import { freePort } from '../../harness/loopback.js';
+import { uniqueKey } from '../../harness/names.js';
+import { spawnTracked, stopProcess, type ForkedChild } from '../../harness/processes.js';
+import { sleep, waitFor } from '../../harness/wait.js';
+import { cliPath, emit, fmt, forkHelper, log, SECRET, startBench, table } from './common.js';
 
-const args = parseArgs();
-const started = Date.now();
+const args = startBench();
 const WIRE_INTERVAL_MS = 100;
 const WIRE_WINDOW_MS = args.quick ? 3000 : 15_000;
 const AGENT_PEERS = [0, 8, 32, 64];
@@ -103,7 +90,7 @@ interface Wire {
 }
 
 async function wireBytes(): Promise<Wire> {
-  const cluster = uniqueCluster('wb');
+  const cluster = uniqueKey('wb').cluster;
   const frames: Frame[] = [];
   const b = await ClusterNode.start(
     { cluster, serverId: 'b', listen: '127.0.0.1:0', peers: [], heartbeatIntervalMs: WIRE_INTERVAL_MS },
@@ -123,11 +110,11 @@ async function wireBytes(): Promise<Wire> {
   );
   const va = ClusterView.open({ cluster, serverId: 'a' });
   try {
-    await waitFor(
-      () => va.getPeer('b')?.status === 'healthy' && va.getPeer('b')?.connection === 'active',
-      10_000,
-      'a to see b',
-    );
+    await waitFor(() => va.getPeer('b')?.status === 'healthy' && va.getPeer('b')?.connection === 'active', {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'a to see b',
+    });
     await sleep(1000); // handshake and first exchanges done
     const handshake = frames
       .filter(
@@ -200,7 +187,7 @@ function rssKiB(pid: number): number {
 interface AgentRun {
   peers: number;
   agent: ChildProcess;
-  hosts: Helper[];
+  hosts: ForkedChild[];
   view: ClusterView | undefined;
   serverId: string;
 }
@@ -215,14 +202,14 @@ interface AgentResult {
 }
 
 async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> {
-  const cluster = uniqueCluster('ob');
+  const cluster = uniqueKey('ob').cluster;
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-overhead-'));
   const env = { ...process.env, COMMY_SECRET: SECRET, COMMY_LOG_LEVEL: 'warn' };
   const runs: AgentRun[] = [];
   try {
     for (const n of AGENT_PEERS) {
       const serverId = `agent${n}`;
-      const hosts: Helper[] = [];
+      const hosts: ForkedChild[] = [];
       const peers: string[] = [];
       for (let h = 0; h * PEERS_PER_HOST < n; h++) {
         const count = Math.min(PEERS_PER_HOST, n - h * PEERS_PER_HOST);
@@ -257,8 +244,7 @@ async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> 
             s.peers.length === r.peers && s.peers.every((p) => p.status === 'healthy' && p.connection === 'active')
           );
         }),
-      60_000,
-      'every agent to see all its peers',
+      { timeoutMs: 60_000, intervalMs: 5, what: 'every agent to see all its peers' },
     );
     await sleep(3000); // settle: handshakes, first heartbeats, JIT
     log(`overhead: measuring ${runs.length} agents for ${CPU_WINDOW_S} s`);
@@ -333,7 +319,7 @@ async function main(): Promise<void> {
           w.ping.max + w.pong.max,
         ],
       ],
-      ['l', 'r', 'r', 'r', 'r'],
+      'lrrrr',
     ),
     `\nEach frame is the 4-byte length, the type byte, the msgpack body and the 16-byte HMAC tag; no other frame ` +
       `crossed in the window (${w.other} others). The nodes' own counters in the region (bytes sent + received by a ` +
@@ -365,9 +351,8 @@ async function main(): Promise<void> {
   emit(args, {
     name: 'overhead',
     title: 'Overhead: bytes on the wire, agent CPU and memory',
-    markdown: md.join('\n'),
+    markdown: md,
     headline,
-    seconds: (Date.now() - started) / 1000,
   });
 }
 

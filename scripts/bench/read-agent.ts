@@ -4,7 +4,7 @@
 // republishes the very object ClusterView.snapshot() returns, as the
 // alternatives a user might build instead would:
 //   (b) a Unix-socket request/response server, (c) an HTTP server (keep-alive),
-//   (d) a Redis SET of the JSON, (e) a JSON status file rewritten atomically.
+//   (d) a Redis SET of the JSON (through ioredis), (e) a JSON status file rewritten atomically.
 // The servers answer from a cached, pre-serialised copy: the cheapest possible
 // server side, so the comparison favours the alternatives, never commy.
 // argv[2]: JSON of ReadAgentOptions. IPC: sends {ready}, answers "stop" with {stopped}.
@@ -14,7 +14,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PeerRegistry } from '../../lib/registry/registry.js';
 import { parseConfig } from '../../lib/registry/config.js';
 import { ClusterView } from '../../lib/view.js';
-import { Resp } from './resp.js';
+import { connectRedis } from './redis.js';
 
 export interface ReadAgentOptions {
   cluster: string;
@@ -60,7 +60,7 @@ const peerBodies = new Map<string, Buffer>();
 let publishes = 0;
 let updates = 0;
 
-const redis = o.redisPort === null ? null : await Resp.connect(o.redisPort);
+const redis = o.redisPort === null ? null : await connectRedis(o.redisPort);
 let redisBusy = false;
 let redisDirty = false;
 
@@ -73,7 +73,7 @@ async function setRedis(): Promise<void> {
   redisBusy = true;
   do {
     redisDirty = false;
-    await redis.command('SET', o.redisKey, body);
+    await redis.set(o.redisKey, body);
   } while (redisDirty);
   redisBusy = false;
 }
@@ -166,7 +166,7 @@ process.on('message', (m) => {
   httpServer.closeAllConnections();
   httpServer.close();
   unixServer.close();
-  redis?.close();
+  redis?.disconnect();
   view.close();
   registry.close({ unlink: true });
   rmSync(o.filePath, { force: true });

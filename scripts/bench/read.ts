@@ -3,7 +3,8 @@
 //   (a) ClusterView.snapshot() / getPeer() on the shared-memory region;
 //   (b) Unix-socket request/response to the agent, same JSON;
 //   (c) HTTP GET on loopback with keep-alive;
-//   (d) Redis GET of the JSON the agent SETs on each change;
+//   (d) Redis GET, through ioredis, of the JSON the agent SETs on each change,
+//       and (d′) the same GET on a raw socket: a lower bound, no client library;
 //   (e) reading and parsing the JSON status file the agent rewrites.
 // Every contender returns the same object (the snapshot the status contract
 // defines), parsed, so the caller can use it. Also: snapshot()/getPeer() while
@@ -16,29 +17,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterView, type ClusterSnapshot } from '../../lib/view.js';
 import { RegionReader } from '../../lib/region/index.js';
+import { uniqueKey } from '../../harness/names.js';
 import {
   emit,
   fmt,
   forkHelper,
   interleave,
   log,
-  parseArgs,
   ratio,
+  startBench,
   stats,
   table,
-  uniqueCluster,
   type Contender,
   type RoundsPlan,
   type Stats,
 } from './common.js';
 import type { ReadAgentOptions, ReadAgentReady } from './read-agent.js';
-import { startRedis, type RedisHandle } from './redis.js';
+import { connectRedis, ioredisVersion, startRedis, type RedisHandle } from './redis.js';
 import { Resp } from './resp.js';
 
-const args = parseArgs();
-const started = Date.now();
+const args = startBench();
 const PEERS = [3, 16, 256];
 const TICK_MS = 20;
+/** What the raw-socket Redis rows are: no Redis client can do better, and no user runs one. */
+const LOWER_BOUND = '(lower bound: no client library)';
 const plan: RoundsPlan = args.quick
   ? { warmup: 300, rounds: 8, perRound: 250, budgetMs: 12_000 }
   : { warmup: 3000, rounds: 40, perRound: 500, budgetMs: 60_000 };
@@ -130,7 +132,7 @@ interface CaseRow {
 }
 
 async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRow[], notes: string[]): Promise<void> {
-  const cluster = uniqueCluster('rb');
+  const cluster = uniqueKey('rb').cluster;
   const serverId = `agent${peers}`;
   const opts: ReadAgentOptions = {
     cluster,
@@ -147,12 +149,14 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
   const view = ClusterView.open({ cluster, serverId });
   const unix = await UnixClient.open(opts.sockPath);
   const httpAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const ioredis = redis ? await connectRedis(redis.port) : null;
   const resp = redis ? await Resp.connect(redis.port) : null;
   const getCmd = Resp.encode('GET', opts.redisKey);
   const target = `p${peers - 1}`;
   const statusLine = Buffer.from('S\n');
   const peerLine = Buffer.from(`P ${target}\n`);
-  const redisGet = async () => JSON.parse(((await resp!.raw(getCmd)) as Buffer).toString('utf8')) as ClusterSnapshot;
+  const redisGet = async () => JSON.parse((await ioredis!.get(opts.redisKey))!) as ClusterSnapshot;
+  const rawRedisGet = async () => JSON.parse(((await resp!.raw(getCmd)) as Buffer).toString('utf8')) as ClusterSnapshot;
   const fileGet = () => JSON.parse(readFileSync(opts.filePath, 'utf8')) as ClusterSnapshot;
   const find = (s: ClusterSnapshot) => s.peers.find((p) => p.serverId === target);
 
@@ -165,7 +169,12 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
       op: () => httpGetJson(httpAgent, ready.httpPort, '/status'),
       async: true,
     },
-    ...(resp ? [{ key: 'd', label: '(d) Redis GET', op: redisGet, async: true }] : []),
+    ...(redis
+      ? [
+          { key: 'd', label: '(d) Redis GET (ioredis)', op: redisGet, async: true },
+          { key: 'dr', label: `(d′) Redis GET on a raw socket ${LOWER_BOUND}`, op: rawRedisGet, async: true },
+        ]
+      : []),
     { key: 'e', label: '(e) read + parse JSON file', op: fileGet, async: false },
   ];
   const peerSet: Contender[] = [
@@ -177,7 +186,17 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
       op: () => httpGetJson(httpAgent, ready.httpPort, `/peers/${target}`),
       async: true,
     },
-    ...(resp ? [{ key: 'd', label: '(d) Redis GET + find', op: async () => find(await redisGet()), async: true }] : []),
+    ...(redis
+      ? [
+          { key: 'd', label: '(d) Redis GET (ioredis) + find', op: async () => find(await redisGet()), async: true },
+          {
+            key: 'dr',
+            label: `(d′) Redis GET on a raw socket + find ${LOWER_BOUND}`,
+            op: async () => find(await rawRedisGet()),
+            async: true,
+          },
+        ]
+      : []),
     { key: 'e', label: '(e) read + parse file + find', op: () => find(fileGet()), async: false },
   ];
 
@@ -240,6 +259,7 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
 
   unix.close();
   httpAgent.destroy();
+  await ioredis?.quit();
   resp?.close();
   view.close();
   agent.send('stop');
@@ -252,7 +272,7 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
 
 /** snapshot()/getPeer() while a writer rewrites slots as fast as it can. */
 async function fullSpeed(peers: number): Promise<CaseRow[]> {
-  const cluster = uniqueCluster('rf');
+  const cluster = uniqueKey('rf').cluster;
   const serverId = `w${peers}`;
   const writer = forkHelper('registry-writer.js', [cluster, serverId, String(peers)]);
   await writer.next();
@@ -299,7 +319,7 @@ async function main(): Promise<void> {
       `for the alternatives: a cached, pre-serialised JSON buffer for (b) and (c), a Redis \`SET\` for (d) and an atomic ` +
       `rewrite (write + rename) for (e). The alternatives' servers do no work per request beyond sending bytes; each ` +
       `client parses the JSON into the same object \`snapshot()\` returns (checked: same keys and peers). ` +
-      `${redis ? `Redis ${redis.version} runs on 127.0.0.1 without persistence; the client speaks RESP on a raw socket with a pre-encoded GET.` : '**Redis case skipped: redis-server is not installed.**'} ` +
+      `${redis ? `Redis ${redis.version} runs on 127.0.0.1 without persistence. (d) reads it through ioredis ${ioredisVersion}, the client an application would use; (d′) sends the same GET, pre-encoded, on a raw socket and parses the reply with a minimal RESP reader (scripts/bench/resp.ts): a lower bound for any Redis client, not what a user gets.` : '**Redis case skipped: redis-server is not installed.**'} ` +
       `Plan: ${plan.warmup} warm-up calls per contender, then up to ${plan.rounds} rounds of ${plan.perRound} calls per contender, ` +
       `interleaved, each call timed alone (µs, hdr-histogram).`,
   );
@@ -325,17 +345,11 @@ async function main(): Promise<void> {
         ]);
     }
     md.push(
-      table(['peers', 'contender', 'p50 µs', 'p99 µs', 'max µs', 'calls/s', 'vs (a) p50', 'vs (a) p99', 'calls'], out, [
-        'r',
-        'l',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-      ]),
+      table(
+        ['peers', 'contender', 'p50 µs', 'p99 µs', 'max µs', 'calls/s', 'vs (a) p50', 'vs (a) p99', 'calls'],
+        out,
+        'rlrrrrrrr',
+      ),
     );
   }
   md.push('\n' + notes.map((n) => `- ${n}`).join('\n'));
@@ -348,7 +362,7 @@ async function main(): Promise<void> {
       table(
         ['part', 'p50 µs', 'p99 µs'],
         breakdown.map((b) => [b.label, fmt(b.s.p50), fmt(b.s.p99)]),
-        ['l', 'r', 'r'],
+        'lrr',
       ),
     );
   }
@@ -367,7 +381,7 @@ async function main(): Promise<void> {
         fmt(r.s.max),
         Math.round(1e6 / r.s.mean).toLocaleString('en-US'),
       ]),
-      ['r', 'l', 'r', 'r', 'r', 'r'],
+      'rlrrrr',
     ),
   );
 
@@ -390,9 +404,8 @@ async function main(): Promise<void> {
   emit(args, {
     name: 'read',
     title: 'Reading the cluster state from another process',
-    markdown: md.join('\n'),
+    markdown: md,
     headline,
-    seconds: (Date.now() - started) / 1000,
   });
 }
 

@@ -1,5 +1,7 @@
-// A minimal Redis client over a raw socket (RESP2): enough for SET, GET and
-// PING, pipelined, with no dependency. Bulk replies come back as Buffers.
+// The read benchmark's lower bound for Redis: a pre-encoded command on a raw
+// socket and a minimal RESP2 reply parser, no client library. The Redis row
+// users compare against is ioredis (scripts/bench/redis.ts); this one shows
+// how much of it is Redis and the round trip rather than the client.
 import { connect, type Socket } from 'node:net';
 
 type Reply = Buffer | string | number | null;
@@ -25,10 +27,6 @@ export class Resp {
       });
       s.once('error', reject);
     });
-  }
-
-  command(...args: (string | Buffer)[]): Promise<Reply> {
-    return this.raw(Resp.encode(...args));
   }
 
   /** Sends a pre-encoded command (see encode()); the cheapest way to repeat one. */

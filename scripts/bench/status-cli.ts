@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { uniqueKey } from '../../harness/names.js';
 import {
   benchDir,
   cliPath,
@@ -15,18 +16,16 @@ import {
   fmt,
   forkHelper,
   log,
-  parseArgs,
   ratio,
   sampleStats,
+  startBench,
   table,
-  uniqueCluster,
   which,
   type Stats,
 } from './common.js';
 import type { ReadAgentOptions, ReadAgentReady } from './read-agent.js';
 
-const args = parseArgs();
-const started = Date.now();
+const args = startBench();
 const ROUNDS = args.quick ? 4 : 20;
 const PER_ROUND = 5;
 const PEERS = 16;
@@ -78,7 +77,7 @@ function spawnTimes(cmds: Cmd[], runs: number): Map<string, number[]> {
 }
 
 async function main(): Promise<void> {
-  const cluster = uniqueCluster('sb');
+  const cluster = uniqueKey('sb').cluster;
   const serverId = 'agent';
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-status-'));
   const opts: ReadAgentOptions = {
@@ -165,15 +164,7 @@ async function main(): Promise<void> {
       `agent, which also serves the same JSON over HTTP). ${hf ? 'Timed by hyperfine (`-N`: no shell), ' : 'Timed by spawnSync from Node (hyperfine is not installed), '}` +
       `${ROUNDS} rounds of ${PER_ROUND} runs per command, the order alternating; times in ms.` +
       `${curl ? '' : ' **curl is not installed: its row is skipped.**'}\n`,
-    table(['command', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'runs', 'ratio at p50'], rows, [
-      'l',
-      'r',
-      'r',
-      'r',
-      'r',
-      'r',
-      'l',
-    ]),
+    table(['command', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'runs', 'ratio at p50'], rows, 'lrrrrrl'),
     `\nA \`commy status\` call is a Node process, and nearly all of its time is startup: Node itself (the \`node -e 0\` ` +
       `row) and then loading modules; the shared-memory read inside it takes microseconds (see the read benchmark). ` +
       `The gap between the CLI and the minimal program (the same snapshot, printed the same way) is the CLI loading ` +
@@ -184,9 +175,8 @@ async function main(): Promise<void> {
   emit(args, {
     name: 'status',
     title: 'A `commy status --json` call as a whole process',
-    markdown: md.join('\n'),
+    markdown: md,
     headline,
-    seconds: (Date.now() - started) / 1000,
   });
 }
 

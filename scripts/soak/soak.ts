@@ -7,10 +7,12 @@
 //   npm run soak -- --duration 180 --json soak.json
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unlinkRegion } from '../../lib/region/index.js';
+import { freePorts, loopbackPeers } from '../../harness/loopback.js';
+import { trackChild } from '../../harness/processes.js';
+import { sleep } from '../../harness/wait.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -27,7 +29,6 @@ const IDS = ['a', 'b', 'c', 'd', 'e'];
 const READERS = 4;
 const secret = `soak-secret-${process.pid}-0123456789abcdef`;
 const cluster = `soak${process.pid}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (n: number) => +(n / 2 ** 20).toFixed(1);
 
 interface Proc {
@@ -38,12 +39,16 @@ interface Proc {
   transitions: unknown[];
 }
 
+// Not harness/processes.ts forkChild: its message queue would keep every
+// transition report; the soak handles each message as it comes.
 function spawn(name: string, script: string, argv: string[]): Promise<Proc> {
-  const child = fork(join(here, script), argv, {
-    execArgv: ['--expose-gc'],
-    env: { ...process.env, COMMY_SECRET: secret },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = trackChild(
+    fork(join(here, script), argv, {
+      execArgv: ['--expose-gc'],
+      env: { ...process.env, COMMY_SECRET: secret },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
   const p: Proc = { name, child, samples: [], transitions: [] };
   return new Promise((resolve, reject) => {
     child.on('message', (m: { ready?: boolean; sample?: Record<string, unknown>; event?: string }) => {
@@ -62,18 +67,6 @@ function spawn(name: string, script: string, argv: string[]): Promise<Proc> {
 let stopping = false;
 const crashes: string[] = [];
 const started = Date.now();
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => {
-      const s = createServer();
-      return new Promise<ReturnType<typeof createServer>>((r) => s.listen(0, '127.0.0.1', () => r(s)));
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 function fdCount(pid: number): number {
   try {
@@ -108,7 +101,7 @@ async function main(): Promise<void> {
           cluster,
           serverId: id,
           listen: `127.0.0.1:${ports[i]}`,
-          peers: IDS.flatMap((p, j) => (j === i ? [] : [`${p}@127.0.0.1:${ports[j]}`])),
+          peers: loopbackPeers(IDS, ports, i),
           heartbeatIntervalMs: 500,
         }),
         String(churnMs),

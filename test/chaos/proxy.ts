@@ -5,6 +5,7 @@
 // like a misbehaving network: nothing in the nodes knows about the proxy.
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { seededRandom } from '../../harness/random.js';
 
 /** Client-to-target bytes are "up", target-to-client bytes are "down". */
 export type Direction = 'up' | 'down';
@@ -215,18 +216,6 @@ class Route {
       this.pipes.add(new Pipe(this, socket));
     });
   }
-}
-
-/** A deterministic PRNG (mulberry32), so a printed seed replays the same faults. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class FaultProxy extends EventEmitter {

@@ -1,29 +1,17 @@
-// Starting real node processes on loopback for the protocol and CLI tests.
-import { createServer } from 'node:net';
+// Harness (shared by test/, scripts/bench/ and scripts/soak/; see harness/README.md):
+// commy nodes as real processes on loopback (test/fixtures/node-child.ts), for the protocol, CLI and chaos tests.
 import { ClusterView } from '../lib/view.js';
-import { forkFixture, uniqueKey, waitFor, type Child } from './helpers.js';
+import { forkFixture } from './fixtures.js';
+import { freePorts, loopbackPeers } from './loopback.js';
+import { uniqueKey } from './names.js';
+import type { ForkedChild } from './processes.js';
+import { waitFor } from './wait.js';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((resolve) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 export interface NodeProc {
   id: string;
-  child: Child;
+  child: ForkedChild;
   address: string;
   config: Record<string, unknown>;
   options: Record<string, unknown>;
@@ -62,7 +50,7 @@ export async function startCluster(
     cluster,
     serverId: ids[i],
     listen: `127.0.0.1:${ports[i]}`,
-    peers: ids.flatMap((id, j) => (j === i ? [] : [`${id}@127.0.0.1:${ports[j]}`])),
+    peers: loopbackPeers(ids, ports, i),
     heartbeatIntervalMs: 100,
     heartbeatTimeoutMs: 100,
     ...extra,
