@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CommyError } from './errors.js';
+import { CommyError, ErrorCode } from './errors.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
@@ -168,7 +168,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new CommyError('ERR_LISTEN', `cannot listen on ${this.config.listenAddress}: ${err.code ?? err.message}`);
+      throw new CommyError(
+        ErrorCode.Listen,
+        `cannot listen on ${this.config.listenAddress}: ${err.code ?? err.message}`,
+      );
     });
     const bound = this.server.address() as AddressInfo;
     this.listenAddress = formatAddress({ host, port: bound.port });
@@ -221,11 +224,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   // ---- connections -------------------------------------------------------
 
   private admit(hello: Hello): Rejection | null {
-    if (this.stopping) return { reason: RejectReason.Other, code: 'ERR_STOPPING', message: 'node is stopping' };
+    if (this.stopping) return { reason: RejectReason.Other, code: ErrorCode.Stopping, message: 'node is stopping' };
     if (hello.serverId === this.config.serverId)
       return {
         reason: RejectReason.Duplicate,
-        code: 'ERR_DUPLICATE_ID',
+        code: ErrorCode.DuplicateId,
         message: `serverId "${hello.serverId}" is this node's own id`,
       };
     if (this.registry.hasPeer(hello.serverId)) return null;
@@ -234,7 +237,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.opts.allowDynamicJoin) return null;
     return {
       reason: RejectReason.UnknownPeer,
-      code: 'ERR_UNKNOWN_PEER',
+      code: ErrorCode.UnknownPeer,
       message: `serverId "${hello.serverId}" is not in this node's peer list`,
     };
   }

@@ -8,8 +8,8 @@ export const PeerStatus = {
 } as const;
 export type PeerStatus = (typeof PeerStatus)[keyof typeof PeerStatus];
 
-/** Order of statuses as stored in a region slot. */
-const statusCodes: readonly PeerStatus[] = [PeerStatus.Healthy, PeerStatus.Suspected, PeerStatus.Down];
+/** Order of statuses as stored in a region slot and exported as the commy_peer_status value. */
+export const statusCodes: readonly PeerStatus[] = [PeerStatus.Healthy, PeerStatus.Suspected, PeerStatus.Down];
 
 export function statusToCode(s: PeerStatus): number {
   return statusCodes.indexOf(s);
@@ -107,7 +107,11 @@ export function connectionFromCode(code: number): ConnectionState {
 /** ClusterStatus as a value: `ClusterStatus.compute(statuses)`. */
 export const ClusterStatus = { compute: computeClusterStatus } as const;
 
-/** Names of the rejected-frame counters in the region header, by slot index. */
+/**
+ * Why a frame or connection was rejected, in the order of the rejected-frames
+ * counters in the region header (the name is the metric label and the key
+ * of `rejectedFrames`). The one list: RejectReason is derived from it.
+ */
 export const rejectReasonNames = [
   'bad_frame',
   'bad_version',
@@ -118,3 +122,20 @@ export const rejectReasonNames = [
   'timeout',
   'other',
 ] as const;
+export type RejectReasonName = (typeof rejectReasonNames)[number];
+
+type Pascal<S extends string> = S extends `${infer H}_${infer T}` ? `${Capitalize<H>}${Pascal<T>}` : Capitalize<S>;
+type Names = typeof rejectReasonNames;
+type RejectReasonSlots = {
+  readonly [I in keyof Names as I extends `${number}` ? Pascal<Names[I]> : never]: I extends `${infer N extends number}`
+    ? N
+    : never;
+};
+
+const pascal = (name: string) => name.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+
+/** Counter slot of each reject reason: `RejectReason.AuthFailed` is the slot of "auth_failed". */
+export const RejectReason = Object.freeze(
+  Object.fromEntries(rejectReasonNames.map((name, slot) => [pascal(name), slot])),
+) as RejectReasonSlots;
+export type RejectReason = RejectReasonSlots[keyof RejectReasonSlots];

@@ -5,13 +5,14 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FrameAuth, Keyring, newNonce, proof, proofMatches, type Key, type Transcript } from '../protocol/auth.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
+import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { MessageType, PROTOCOL_VERSION, type Hello, type Message } from '../protocol/messages.js';
 
 export interface Rejection {
   reason: RejectReason;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -68,7 +69,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.decoder = new FrameDecoder(ctx.maxFrameBytes);
     socket.setNoDelay(true);
     this.timer = setTimeout(
-      () => this.fail({ reason: RejectReason.Timeout, code: 'ERR_HANDSHAKE_TIMEOUT', message: 'handshake timed out' }),
+      () =>
+        this.fail({ reason: RejectReason.Timeout, code: ErrorCode.HandshakeTimeout, message: 'handshake timed out' }),
       ctx.handshakeTimeoutMs,
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -157,7 +159,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }
     } catch (err) {
       if (err instanceof ProtocolError) this.fail({ reason: err.reason, code: err.code, message: err.message });
-      else this.fail({ reason: RejectReason.Other, code: 'ERR_INTERNAL', message: (err as Error).message });
+      else this.fail({ reason: RejectReason.Other, code: ErrorCode.Internal, message: (err as Error).message });
     }
   }
 
@@ -169,7 +171,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (this.state === 'open') {
       if (m.type === MessageType.Hello || m.type === MessageType.HelloAck || m.type === MessageType.HelloProof)
-        throw new ProtocolError('ERR_BAD_MESSAGE', 'handshake message after the handshake');
+        throw new ProtocolError(ErrorCode.BadMessage, 'handshake message after the handshake');
       this.emit('message', m);
       return;
     }
@@ -180,7 +182,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private checkVersion(v: [number, number]): void {
     if (v[0] !== PROTOCOL_VERSION.major)
       throw new ProtocolError(
-        'ERR_VERSION',
+        ErrorCode.Version,
         `protocol ${v[0]}.${v[1]} is not supported (this node speaks ${PROTOCOL_VERSION.major}.x)`,
         RejectReason.BadVersion,
       );
@@ -189,7 +191,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private checkCluster(cluster: string): void {
     if (cluster !== this.ctx.cluster)
       throw new ProtocolError(
-        'ERR_WRONG_CLUSTER',
+        ErrorCode.WrongCluster,
         `peer is in cluster "${cluster}", this node in "${this.ctx.cluster}"`,
         RejectReason.WrongCluster,
       );
@@ -201,7 +203,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.checkVersion(h.version);
       this.checkCluster(h.cluster);
       const key = this.ctx.keyring.choose(h.keyIds);
-      if (!key) throw new ProtocolError('ERR_AUTH', 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
+      if (!key)
+        throw new ProtocolError(ErrorCode.Auth, 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
       const refusal = this.ctx.admit(h);
       if (refusal) throw new ProtocolError(refusal.code, refusal.message, refusal.reason);
       this.key = key;
@@ -230,27 +233,27 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (m.type === MessageType.HelloProof && this.transcript && this.key) {
       if (!proofMatches(proof(this.key, 'client', this.transcript), m.body.proof))
-        throw new ProtocolError('ERR_AUTH', 'client proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+        throw new ProtocolError(ErrorCode.Auth, 'client proof is wrong (wrong secret?)', RejectReason.AuthFailed);
       this.open(this.key, this.transcript);
       return;
     }
-    throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+    throw new ProtocolError(ErrorCode.BadMessage, `unexpected message ${m.type} during the handshake`);
   }
 
   private clientHandshake(m: Message): void {
     if (m.type !== MessageType.HelloAck || this.transcript)
-      throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+      throw new ProtocolError(ErrorCode.BadMessage, `unexpected message ${m.type} during the handshake`);
     const a = m.body;
     this.checkVersion(a.version);
     this.checkCluster(a.cluster);
     if (this.peerId !== undefined && a.serverId !== this.peerId)
       throw new ProtocolError(
-        'ERR_UNKNOWN_PEER',
+        ErrorCode.UnknownPeer,
         `expected peer "${this.peerId}" at ${this.remoteAddress} but "${a.serverId}" answered`,
         RejectReason.UnknownPeer,
       );
     const key = this.ctx.keyring.get(a.keyId);
-    if (!key) throw new ProtocolError('ERR_AUTH', 'peer chose a key we do not hold', RejectReason.AuthFailed);
+    if (!key) throw new ProtocolError(ErrorCode.Auth, 'peer chose a key we do not hold', RejectReason.AuthFailed);
     const t: Transcript = {
       cluster: this.ctx.cluster,
       clientId: this.ctx.serverId,
@@ -259,7 +262,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       serverNonce: a.nonce,
     };
     if (!proofMatches(proof(key, 'server', t), a.proof))
-      throw new ProtocolError('ERR_AUTH', 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+      throw new ProtocolError(ErrorCode.Auth, 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
     this.peerId = a.serverId;
     this.peerListen = a.listen;
     this.write({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } });
@@ -276,7 +279,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       () =>
         this.fail({
           reason: RejectReason.Timeout,
-          code: 'ERR_IDLE_TIMEOUT',
+          code: ErrorCode.IdleTimeout,
           message: 'no complete frame within the idle timeout',
         }),
       this.ctx.idleTimeoutMs,

@@ -3,6 +3,7 @@
 import { RegionReader, listRegionNames, regionName } from '../../region/index.js';
 import { readIndex, removeIndexEntry } from '../../region/name-index.js';
 import { computeClusterStatus, statusFromCode } from '../../status.js';
+import { ErrorCode } from '../../errors.js';
 import { ExitCode } from '../exit.js';
 import { table, useColour } from '../render.js';
 
@@ -58,7 +59,7 @@ export function listRegions(): { regions: RegionListing[]; problems: string[] } 
           r.close();
         }
       } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_REGION_NOT_FOUND') removeIndexEntry(regionName(e));
+        if ((err as { code?: string }).code === ErrorCode.RegionNotFound) removeIndexEntry(regionName(e));
         else problems.push(`${e.name}: ${(err as Error).message}`);
       }
     }
