@@ -318,7 +318,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       // network fault): the peer has already dropped it, so the tie-break
       // would keep a dead connection and refuse every redial until the idle
       // timeout. Otherwise both ends apply the same tie-break.
-      const stale = this.registry.getPeer(id).status !== PeerStatus.Healthy;
+      const stale = this.registry.getPeer(id)?.status !== PeerStatus.Healthy;
       const keepNew = stale || keepNewConnection(this.config.serverId, id, existing.role, c.role);
       const loser = keepNew ? existing : c;
       this.active.set(id, keepNew ? c : existing);
@@ -426,7 +426,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       serverId: p.serverId,
       status: p.status,
       missedHeartbeats: p.missedHeartbeats,
-      lastSeenMs: p.lastSeen,
+      lastSeenMs: p.lastSeenMs,
     }));
   }
 
@@ -469,11 +469,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** What this node and every reachable peer think of `peerId`: shows one-sided partitions. */
   async explain(peerId: string): Promise<Explanation> {
-    const local = this.registry.hasPeer(peerId)
-      ? (({ status, missedHeartbeats, lastSeen }) => ({ status, missedHeartbeats, lastSeenMs: lastSeen }))(
-          this.registry.getPeer(peerId),
-        )
-      : null;
+    const p = this.registry.getPeer(peerId);
+    const local = p ? { status: p.status, missedHeartbeats: p.missedHeartbeats, lastSeenMs: p.lastSeenMs } : null;
     const peers: Explanation['peers'] = {};
     await Promise.all(
       [...this.active.keys()].map(async (id) => {

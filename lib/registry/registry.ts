@@ -201,9 +201,9 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return this.slotOf.has(id);
   }
 
-  getPeer(id: string): PeerInfo {
-    this.indexOf(id);
-    return new PeerInfo(this, id);
+  /** A live handle on a registered peer; undefined for an unknown id (as ClusterView.getPeer). */
+  getPeer(id: string): PeerInfo | undefined {
+    return this.slotOf.has(id) ? new PeerInfo(this, id) : undefined;
   }
 
   getAllPeers(): PeerInfo[] {
