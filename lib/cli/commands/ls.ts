@@ -12,6 +12,7 @@ export interface RegionListing {
   serverId: string;
   name: string;
   writer: { pid: number; alive: boolean; heartbeatAgeMs: number; state: string };
+  /** Counted as `commy status` counts: total and healthy include the node itself. */
   peers: { total: number; healthy: number; suspected: number; down: number };
 }
 
@@ -28,7 +29,7 @@ function describe(r: RegionReader): RegionListing {
       heartbeatAgeMs: info.writer.heartbeatAgeMs,
       state: info.writer.state,
     },
-    peers: { total: s.totalPeers - 1, healthy: s.healthyPeers - 1, suspected: s.suspectedPeers, down: s.downPeers },
+    peers: { total: s.totalPeers, healthy: s.healthyPeers, suspected: s.suspectedPeers, down: s.downPeers },
   };
 }
 
@@ -76,7 +77,7 @@ export function lsCommand(o: { json?: boolean }): number {
     process.stdout.write('no commy regions on this host\n');
   } else {
     const colour = useColour(process.stdout);
-    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'PEERS', 'HEALTHY', 'SUSPECTED', 'DOWN']];
+    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'NODES', 'HEALTHY', 'SUSPECTED', 'DOWN']];
     for (const r of regions) {
       rows.push([
         r.cluster,
