@@ -87,10 +87,15 @@ export function computeClusterStatus(peerStatuses: Iterable<PeerStatus>): Cluste
 
 /** Connection states as stored in a slot and shown by `commy status`. */
 export const ConnectionState = {
+  /** No connection and none being dialed: before the first dial, and every peer once the node has stopped. */
   Idle: 'idle',
+  /** A dial is in progress. */
   Connecting: 'connecting',
+  /** An authenticated connection is open. */
   Active: 'active',
+  /** The last dial failed; the next one is due at `nextRetryMs`. */
   Backoff: 'backoff',
+  /** The circuit breaker is open after repeated failures; one probe is due at `nextRetryMs`. */
   Open: 'open',
 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unlinkRegion } from '../lib/region/index.js';
+import { ClusterView } from '../lib/view.js';
 import { metricNames } from '../lib/metrics.js';
 import { defaults } from '../lib/defaults.js';
 import { watchIntervalMs } from '../lib/cli/commands/watch.js';
@@ -256,6 +257,60 @@ describe('commy CLI against running agents', function () {
     });
     const r = runCli(['status', '--cluster', cluster, '--server', 'b', '--json']);
     expect(r.code).to.equal(4);
+  });
+});
+
+describe('a stopped agent', function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'commy-stopped-'));
+  const cluster = uniqueKey('stopped').cluster;
+  const agents: Agent[] = [];
+  after(() => {
+    for (const a of agents) if (a.proc.exitCode === null) a.proc.kill('SIGKILL');
+    for (const id of ['a', 'b']) {
+      try {
+        unlinkRegion({ cluster, serverId: id });
+      } catch {
+        // gone already
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes every peer connection idle, with no retry pending, before "stopped"', async () => {
+    // b is a live peer; nothing listens for c, so a keeps redialing it.
+    const [pa, pb, pc] = await freePorts(3);
+    const write = (id: string, port: number, peers: string[]) => {
+      const path = join(dir, `${id}.json`);
+      writeFileSync(path, JSON.stringify({ cluster, serverId: id, listen: `127.0.0.1:${port}`, peers }));
+      return path;
+    };
+    agents.push(startAgent(write('a', pa, [`b@127.0.0.1:${pb}`, `c@127.0.0.1:${pc}`]), 'a'));
+    agents.push(startAgent(write('b', pb, [`a@127.0.0.1:${pa}`]), 'b'));
+    const connections = () => {
+      const r = runCli(['status', '--cluster', cluster, '--server', 'a', '--json']);
+      const s = JSON.parse(r.stdout || '{"peers":[]}') as { peers: { serverId: string; connection: string }[] };
+      return { code: r.code, of: Object.fromEntries(s.peers.map((p) => [p.serverId, p.connection])) };
+    };
+    await waitFor(
+      () => {
+        const c = connections();
+        return c.code === 0 && c.of.b === 'active' && ['backoff', 'open'].includes(c.of.c);
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'a connected to b and backing off from c' },
+    );
+    agents[0].proc.kill('SIGTERM');
+    expect(await agents[0].exited).to.equal(0);
+    const after = connections();
+    expect(after.code).to.equal(4); // the writer is gone; its last state is printed
+    expect(after.of).to.deep.equal({ b: 'idle', c: 'idle' });
+    const view = ClusterView.open({ cluster, serverId: 'a' });
+    try {
+      expect(view.inspect().peers.map((p) => p.nextRetryMs)).to.deep.equal([null, null]);
+      expect(view.inspect().node.writer.state).to.equal('stopped');
+    } finally {
+      view.close();
+    }
   });
 });
 

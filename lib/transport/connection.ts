@@ -10,6 +10,9 @@ import { ProtocolError, RejectReason } from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { MessageType, PROTOCOL_VERSION, type Hello, type Message } from '../protocol/messages.js';
 
+/** How long a closed connection's socket may take to flush before it is destroyed. */
+export const LINGER_MS = 1000;
+
 export interface Rejection {
   reason: RejectReason;
   code: ErrorCode;
@@ -58,6 +61,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private key: Key | undefined;
   private auth: FrameAuth | undefined;
   private timer: NodeJS.Timeout;
+  /** Bounds how long a half-closed socket may linger to flush its last frame. */
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Settles when the socket itself is closed (after 'close' was emitted, possibly later). */
+  readonly socketClosed: Promise<void>;
 
   constructor(socket: Socket, role: 'client' | 'server', ctx: ConnectionContext, expectedPeerId?: string) {
     super();
@@ -75,7 +82,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(err.message));
-    socket.on('close', () => this.finish());
+    this.socketClosed = new Promise((resolve) =>
+      socket.once('close', () => {
+        clearTimeout(this.lingerTimer);
+        this.lingerTimer = undefined;
+        this.finish();
+        resolve();
+      }),
+    );
     if (role === 'client') {
       const start = () =>
         this.write({
@@ -121,6 +135,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.finish();
   }
 
+  /** Closes at once, dropping anything unsent: for a connection with nothing worth flushing. */
+  destroy(): void {
+    this.socket.destroy();
+    this.finish();
+  }
+
   private fail(r: Rejection): void {
     if (this.state === 'closed') return;
     this.emit('rejected', r);
@@ -142,8 +162,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.timer);
-    // Give a half-closed socket a bounded time to flush an Error frame.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    // Give a half-closed socket a bounded time to flush its last frame (an Error, a Leave).
+    if (!this.socket.destroyed) {
+      this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
+      this.lingerTimer.unref();
+    }
     this.emit('close', error ? { error } : {});
   }
 
