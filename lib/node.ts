@@ -107,7 +107,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private nextRequestId = 1;
   private pingSequence = 0;
   private stopping = false;
-  private stopped: Promise<void> | undefined;
+  private whenStopped: Promise<void> | undefined;
   private listenAddress = '';
 
   private constructor(config: PeerConfig, opts: ClusterNodeOptions) {
@@ -528,8 +528,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * socket or timer, so none of its events fires again.
    */
   stop(): Promise<void> {
-    this.stopped ??= this.shutdown();
-    return this.stopped;
+    this.whenStopped ??= this.shutdown();
+    return this.whenStopped;
   }
 
   private async shutdown(): Promise<void> {
