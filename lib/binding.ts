@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommyError } from './errors.js';
+import { CommyError, ErrorCode } from './errors.js';
 import type { NativeBinding } from './native.js';
 
 const require = createRequire(import.meta.url);
@@ -119,7 +119,7 @@ export function loadBinding(root: string, opts: LoadOptions = {}): { binding: Na
       'Reinstall commy, or build it from source with `npm rebuild commy --build-from-source` ' +
       '(needs python3 and a C++20 compiler).',
   ) as Error & { code: string; tried: string[] };
-  e.code = 'ERR_COMMY_ADDON_NOT_FOUND';
+  e.code = ErrorCode.AddonNotFound;
   e.tried = [...files, ...rejected.map((r) => r.path)];
   throw e;
 }

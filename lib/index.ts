@@ -17,7 +17,16 @@ export {
   type Thresholds,
 } from './status.js';
 export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './registry/config.js';
-export { CommyError, ConfigError } from './errors.js';
+export {
+  CommyError,
+  ConfigError,
+  ErrorCode,
+  errorCodes,
+  errorCodeInfo,
+  isErrorCode,
+  ExitCode,
+  type ErrorCodeInfo,
+} from './errors.js';
 export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region/index.js';
 export { defaults } from './defaults.js';
 export {

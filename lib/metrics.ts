@@ -3,10 +3,9 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseAddress } from './registry/config.js';
-import { CommyError } from './errors.js';
+import { CommyError, ErrorCode } from './errors.js';
+import { statusCodes, statusToCode } from './status.js';
 import type { ClusterView, Inspection } from './view.js';
-
-const statusValue: Record<string, number> = { healthy: 0, suspected: 1, down: 2 };
 
 /** Metric names, documented in the README. */
 export const metricNames = [
@@ -75,8 +74,8 @@ export function createMetrics(view: ClusterView): MetricsSource {
 
   peerGauge(
     'commy_peer_status',
-    'Peer status as seen by this node: 0 healthy, 1 suspected, 2 down',
-    (p) => statusValue[p.status] ?? 2,
+    `Peer status as seen by this node: ${statusCodes.map((s, i) => `${i} ${s}`).join(', ')}`,
+    (p) => statusToCode(p.status),
   );
   peerGauge('commy_peer_missed_heartbeats', 'Consecutive missed heartbeats', (p) => p.missedHeartbeats);
   peerGauge('commy_peer_last_seen_seconds', 'Seconds since the peer was last heard from', (p) =>
@@ -163,7 +162,7 @@ export async function serveMetrics(view: ClusterView, listen: string): Promise<S
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new CommyError('ERR_LISTEN', `cannot serve metrics on ${listen}: ${err.code ?? err.message}`)),
+      reject(new CommyError(ErrorCode.Listen, `cannot serve metrics on ${listen}: ${err.code ?? err.message}`)),
     );
     server.listen({ host, port }, () => resolve());
   });

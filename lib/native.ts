@@ -1,6 +1,7 @@
 // Private types of the raw addon (native/addon.cc): its complete surface, so
 // nothing needs a cast. Public code goes through lib/region/; nothing outside
 // lib/ should import this shape.
+import type { ErrorCode } from './errors.js';
 
 /** Each field of a native/layout.h field table: its offset as `name` and its size as `nameBytes`. */
 type FieldTable<Names extends string> = { [K in Names]: number } & { [K in `${Names}Bytes`]: number };
@@ -132,7 +133,7 @@ export interface NativeBinding {
   /** Every code the addon can throw. */
   errorCodes: string[];
   /** From then on the addon throws `new errorClass(code, message)`. */
-  setErrorClass(errorClass: new (code: string, message: string) => Error): void;
+  setErrorClass(errorClass: new (code: ErrorCode, message: string) => Error): void;
   create(opts: { cluster: string; serverId: string; capacity: number; global?: boolean }): NativeRegion;
   open(opts: { cluster: string; serverId: string; global?: boolean; writable?: boolean }): NativeRegion;
   openByName(name: string): NativeRegion;

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CommyError } from './errors.js';
+import { CommyError, ErrorCode } from './errors.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
@@ -21,7 +21,7 @@ import { ConnectionPool } from './registry/connection-pool.js';
 import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
 import { encodeMetadata } from './region/metadata.js';
-import { ConnectionState, PeerStatus } from './status.js';
+import { PeerStatus } from './status.js';
 import { Connection, type ConnectionContext, type Rejection } from './transport/connection.js';
 import { keepNewConnection } from './transport/dedupe.js';
 import { Dialer, defaultDialPolicy, type DialPolicy } from './transport/dialer.js';
@@ -107,6 +107,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private nextRequestId = 1;
   private pingSequence = 0;
   private stopping = false;
+  private whenStopped: Promise<void> | undefined;
   private listenAddress = '';
 
   private constructor(config: PeerConfig, opts: ClusterNodeOptions) {
@@ -168,7 +169,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         resolve();
       });
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new CommyError('ERR_LISTEN', `cannot listen on ${this.config.listenAddress}: ${err.code ?? err.message}`);
+      throw new CommyError(
+        ErrorCode.Listen,
+        `cannot listen on ${this.config.listenAddress}: ${err.code ?? err.message}`,
+      );
     });
     const bound = this.server.address() as AddressInfo;
     this.listenAddress = formatAddress({ host, port: bound.port });
@@ -221,11 +225,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   // ---- connections -------------------------------------------------------
 
   private admit(hello: Hello): Rejection | null {
-    if (this.stopping) return { reason: RejectReason.Other, code: 'ERR_STOPPING', message: 'node is stopping' };
+    if (this.stopping) return { reason: RejectReason.Other, code: ErrorCode.Stopping, message: 'node is stopping' };
     if (hello.serverId === this.config.serverId)
       return {
         reason: RejectReason.Duplicate,
-        code: 'ERR_DUPLICATE_ID',
+        code: ErrorCode.DuplicateId,
         message: `serverId "${hello.serverId}" is this node's own id`,
       };
     if (this.registry.hasPeer(hello.serverId)) return null;
@@ -234,7 +238,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.opts.allowDynamicJoin) return null;
     return {
       reason: RejectReason.UnknownPeer,
-      code: 'ERR_UNKNOWN_PEER',
+      code: ErrorCode.UnknownPeer,
       message: `serverId "${hello.serverId}" is not in this node's peer list`,
     };
   }
@@ -255,6 +259,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       connected: () => this.active.has(peerKey),
       dial: () =>
         new Promise<void>((resolve, reject) => {
+          // A dial that cockatiel starts after stop() began would outlive the stop.
+          if (this.stopping) {
+            reject(new Error('node is stopping'));
+            return;
+          }
           const socket = connect({ host, port });
           const expected = this.registry.hasPeer(peerKey) && peerKey !== address ? peerKey : undefined;
           const c = this.track(new Connection(socket, 'client', this.ctx, expected));
@@ -315,7 +324,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       // network fault): the peer has already dropped it, so the tie-break
       // would keep a dead connection and refuse every redial until the idle
       // timeout. Otherwise both ends apply the same tie-break.
-      const stale = this.registry.getPeer(id).status !== PeerStatus.Healthy;
+      const stale = this.registry.getPeer(id)?.status !== PeerStatus.Healthy;
       const keepNew = stale || keepNewConnection(this.config.serverId, id, existing.role, c.role);
       const loser = keepNew ? existing : c;
       this.active.set(id, keepNew ? c : existing);
@@ -423,7 +432,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       serverId: p.serverId,
       status: p.status,
       missedHeartbeats: p.missedHeartbeats,
-      lastSeenMs: p.lastSeen,
+      lastSeenMs: p.lastSeenMs,
     }));
   }
 
@@ -466,11 +475,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** What this node and every reachable peer think of `peerId`: shows one-sided partitions. */
   async explain(peerId: string): Promise<Explanation> {
-    const local = this.registry.hasPeer(peerId)
-      ? (({ status, missedHeartbeats, lastSeen }) => ({ status, missedHeartbeats, lastSeenMs: lastSeen }))(
-          this.registry.getPeer(peerId),
-        )
-      : null;
+    const p = this.registry.getPeer(peerId);
+    const local = p ? { status: p.status, missedHeartbeats: p.missedHeartbeats, lastSeenMs: p.lastSeenMs } : null;
     const peers: Explanation['peers'] = {};
     await Promise.all(
       [...this.active.keys()].map(async (id) => {
@@ -514,9 +520,19 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     };
   }
 
-  /** Graceful stop: Leave to every peer, close sockets, publish "stopped". Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Graceful stop: Leave to every open peer, every socket closed (handshaking
+   * ones at once, open ones after a bounded flush), the listener closed, each
+   * peer's connection published `idle`, then "stopped". Every call returns the
+   * same promise, settled once all of that is done: afterwards the node holds no
+   * socket or timer, so none of its events fires again.
+   */
+  stop(): Promise<void> {
+    this.whenStopped ??= this.shutdown();
+    return this.whenStopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopping = true;
     this.heartbeat.stop();
     for (const d of this.dialers.values()) d.stop();
@@ -525,17 +541,21 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       p.resolve({ error: 'node stopped' });
     }
     this.pending.clear();
-    for (const [id, c] of this.active) {
-      c.send({ type: MessageType.Leave, body: { reason: 'left' } });
-      if (this.registry.hasPeer(id)) this.registry.updateConnection(id, { state: ConnectionState.Idle });
+    for (const c of this.active.values()) c.send({ type: MessageType.Leave, body: { reason: 'left' } });
+    const connections = [...this.all];
+    for (const c of connections) {
+      // An open peer gets its Leave flushed; a half-done handshake has nothing worth waiting for.
+      if (c.state === 'open') c.close();
+      else c.destroy();
     }
-    const closing = [...this.all].map(
-      (c) => new Promise<void>((resolve) => (c.isClosed() ? resolve() : c.once('close', () => resolve()))),
-    );
-    for (const c of this.all) c.close();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await Promise.all(closing);
+    await Promise.all([
+      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      ...connections.map((c) => c.socketClosed),
+    ]);
     this.active.clear();
+    // No dialer runs any more: a reader of the stopped region must not see a
+    // live connection, a retry time or an open circuit that nothing will act on.
+    for (const p of this.registry.getAllPeers()) this.pool.markInactive(p.serverId);
     this.registry.close({ unlink: this.opts.unlinkOnStop === true });
   }
 }

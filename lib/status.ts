@@ -8,8 +8,8 @@ export const PeerStatus = {
 } as const;
 export type PeerStatus = (typeof PeerStatus)[keyof typeof PeerStatus];
 
-/** Order of statuses as stored in a region slot. */
-const statusCodes: readonly PeerStatus[] = [PeerStatus.Healthy, PeerStatus.Suspected, PeerStatus.Down];
+/** Order of statuses as stored in a region slot and exported as the commy_peer_status value. */
+export const statusCodes: readonly PeerStatus[] = [PeerStatus.Healthy, PeerStatus.Suspected, PeerStatus.Down];
 
 export function statusToCode(s: PeerStatus): number {
   return statusCodes.indexOf(s);
@@ -87,10 +87,15 @@ export function computeClusterStatus(peerStatuses: Iterable<PeerStatus>): Cluste
 
 /** Connection states as stored in a slot and shown by `commy status`. */
 export const ConnectionState = {
+  /** No connection and none being dialed: before the first dial, and every peer once the node has stopped. */
   Idle: 'idle',
+  /** A dial is in progress. */
   Connecting: 'connecting',
+  /** An authenticated connection is open. */
   Active: 'active',
+  /** The last dial failed; the next one is due at `nextRetryMs`. */
   Backoff: 'backoff',
+  /** The circuit breaker is open after repeated failures; one probe is due at `nextRetryMs`. */
   Open: 'open',
 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
@@ -107,7 +112,11 @@ export function connectionFromCode(code: number): ConnectionState {
 /** ClusterStatus as a value: `ClusterStatus.compute(statuses)`. */
 export const ClusterStatus = { compute: computeClusterStatus } as const;
 
-/** Names of the rejected-frame counters in the region header, by slot index. */
+/**
+ * Why a frame or connection was rejected, in the order of the rejected-frames
+ * counters in the region header (the name is the metric label and the key
+ * of `rejectedFrames`). The one list: RejectReason is derived from it.
+ */
 export const rejectReasonNames = [
   'bad_frame',
   'bad_version',
@@ -118,3 +127,20 @@ export const rejectReasonNames = [
   'timeout',
   'other',
 ] as const;
+export type RejectReasonName = (typeof rejectReasonNames)[number];
+
+type Pascal<S extends string> = S extends `${infer H}_${infer T}` ? `${Capitalize<H>}${Pascal<T>}` : Capitalize<S>;
+type Names = typeof rejectReasonNames;
+type RejectReasonSlots = {
+  readonly [I in keyof Names as I extends `${number}` ? Pascal<Names[I]> : never]: I extends `${infer N extends number}`
+    ? N
+    : never;
+};
+
+const pascal = (name: string) => name.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+
+/** Counter slot of each reject reason: `RejectReason.AuthFailed` is the slot of "auth_failed". */
+export const RejectReason = Object.freeze(
+  Object.fromEntries(rejectReasonNames.map((name, slot) => [pascal(name), slot])),
+) as RejectReasonSlots;
+export type RejectReason = RejectReasonSlots[keyof RejectReasonSlots];

@@ -11,7 +11,7 @@ import {
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
 import { defaults } from './defaults.js';
-import { invalidArg } from './errors.js';
+import { CommyError, invalidArg } from './errors.js';
 import {
   computeClusterStatus,
   connectionFromCode,
@@ -274,7 +274,7 @@ export class ClusterView {
     const warned = new Set<string>();
     const report = (err: Error) => {
       if (opts.onError) return opts.onError(err);
-      const code = (err as { code?: string }).code ?? 'ERR_UNKNOWN';
+      const code = err instanceof CommyError ? err.code : err.name;
       if (warned.has(code)) return;
       warned.add(code);
       process.emitWarning(`commy watch: ${err.message}`, { code });

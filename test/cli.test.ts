@@ -2,17 +2,20 @@
 // processes, and status/ls/watch/metrics/demo run as separate processes.
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unlinkRegion } from '../lib/region/index.js';
+import { ClusterView } from '../lib/view.js';
 import { metricNames } from '../lib/metrics.js';
 import { SECRET } from '../harness/cluster.js';
 import { freePorts, loopbackPeers } from '../harness/loopback.js';
 import { uniqueKey } from '../harness/names.js';
 import { waitFor } from '../harness/wait.js';
+import { defaults } from '../lib/defaults.js';
+import { watchIntervalMs } from '../lib/cli/commands/watch.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
 const env = { ...process.env, COMMY_SECRET: SECRET, NO_COLOR: '1' };
@@ -101,6 +104,7 @@ describe('commy CLI against running agents', function () {
         // gone already
       }
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('status --json prints the contract object, field by field', () => {
@@ -147,7 +151,7 @@ describe('commy CLI against running agents', function () {
     expect(r.stdout).to.not.contain('\u001b['); // no colours off a TTY
   });
 
-  it('ls --json lists the three regions with writer pid and peer counts', () => {
+  it('ls --json lists the three regions with writer facts and the same node counts as status', () => {
     const r = runCli(['ls', '--json']);
     expect(r.code).to.equal(0);
     const mine = (
@@ -160,10 +164,22 @@ describe('commy CLI against running agents', function () {
     ).filter((x) => x.cluster === cluster);
     expect(mine.map((x) => x.serverId)).to.deep.equal(ids);
     for (const x of mine) {
-      expect(x.writer.alive).to.equal(true);
-      expect(x.writer.pid).to.equal(agents[ids.indexOf(x.serverId)].proc.pid);
-      expect(x.peers).to.deep.equal({ total: 2, healthy: 2, suspected: 0, down: 0 });
+      expect(Object.keys(x)).to.deep.equal(['cluster', 'serverId', 'name', 'writer', 'peers']);
+      expect(Object.keys(x.writer)).to.deep.equal(['pid', 'alive', 'heartbeatAgeMs', 'state']);
+      expect(x.writer).to.include({ alive: true, state: 'running', pid: agents[ids.indexOf(x.serverId)].proc.pid });
+      // The node itself counts, as in `status`: three healthy nodes.
+      const s = JSON.parse(runCli(['status', '--cluster', cluster, '--server', x.serverId, '--json']).stdout).status;
+      expect(x.peers).to.deep.equal({
+        total: s.totalPeers,
+        healthy: s.healthyPeers,
+        suspected: s.suspectedPeers,
+        down: s.downPeers,
+      });
+      expect(x.peers).to.deep.equal({ total: 3, healthy: 3, suspected: 0, down: 0 });
     }
+    const text = runCli(['ls']).stdout;
+    expect(text).to.match(/^CLUSTER\s+SERVER\s+PID\s+WRITER\s+NODES\s+HEALTHY\s+SUSPECTED\s+DOWN$/m);
+    expect(text).to.match(new RegExp(`^${cluster}\\s+a\\s+${agents[0].proc.pid}\\s+alive\\s+3\\s+3\\s+0\\s+0$`, 'm'));
   });
 
   it('metrics serves every documented name over HTTP, from the agent and from `commy metrics`', async () => {
@@ -248,9 +264,65 @@ describe('commy CLI against running agents', function () {
   });
 });
 
+describe('a stopped agent', function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'commy-stopped-'));
+  const cluster = uniqueKey('stopped').cluster;
+  const agents: Agent[] = [];
+  after(() => {
+    for (const a of agents) if (a.proc.exitCode === null) a.proc.kill('SIGKILL');
+    for (const id of ['a', 'b']) {
+      try {
+        unlinkRegion({ cluster, serverId: id });
+      } catch {
+        // gone already
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes every peer connection idle, with no retry pending, before "stopped"', async () => {
+    // b is a live peer; nothing listens for c, so a keeps redialing it.
+    const [pa, pb, pc] = await freePorts(3);
+    const write = (id: string, port: number, peers: string[]) => {
+      const path = join(dir, `${id}.json`);
+      writeFileSync(path, JSON.stringify({ cluster, serverId: id, listen: `127.0.0.1:${port}`, peers }));
+      return path;
+    };
+    agents.push(startAgent(write('a', pa, [`b@127.0.0.1:${pb}`, `c@127.0.0.1:${pc}`]), 'a'));
+    agents.push(startAgent(write('b', pb, [`a@127.0.0.1:${pa}`]), 'b'));
+    const connections = () => {
+      const r = runCli(['status', '--cluster', cluster, '--server', 'a', '--json']);
+      const s = JSON.parse(r.stdout || '{"peers":[]}') as { peers: { serverId: string; connection: string }[] };
+      return { code: r.code, of: Object.fromEntries(s.peers.map((p) => [p.serverId, p.connection])) };
+    };
+    await waitFor(
+      () => {
+        const c = connections();
+        return c.code === 0 && c.of.b === 'active' && ['backoff', 'open'].includes(c.of.c);
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'a connected to b and backing off from c' },
+    );
+    agents[0].proc.kill('SIGTERM');
+    expect(await agents[0].exited).to.equal(0);
+    const after = connections();
+    expect(after.code).to.equal(4); // the writer is gone; its last state is printed
+    expect(after.of).to.deep.equal({ b: 'idle', c: 'idle' });
+    const view = ClusterView.open({ cluster, serverId: 'a' });
+    try {
+      expect(view.inspect().peers.map((p) => p.nextRetryMs)).to.deep.equal([null, null]);
+      expect(view.inspect().node.writer.state).to.equal('stopped');
+    } finally {
+      view.close();
+    }
+  });
+});
+
 describe('commy CLI usage errors and missing regions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'commy-bad-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
   it('exit 2 names the bad field of a config file, and a bad flag', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'commy-bad-'));
     const p = join(dir, 'bad.json');
     writeFileSync(p, JSON.stringify({ cluster: 'x', serverId: 'a', listen: '127.0.0.1:1', suspectAfter: 0 }));
     const r = runCli(['agent', '--config', p]);
@@ -274,6 +346,16 @@ describe('commy CLI usage errors and missing regions', () => {
       expect(h.code, cmd).to.equal(0);
       expect(h.stdout, cmd).to.contain(`Usage: commy ${cmd}`);
     }
+  });
+
+  it('watch polls at the API default unless --interval says otherwise, and its help and the README say so', () => {
+    expect(watchIntervalMs(undefined)).to.equal(defaults.watchIntervalMs);
+    expect(watchIntervalMs('40')).to.equal(40);
+    const help = runCli(['watch', '--help']).stdout;
+    expect(help).to.contain(`(default ${defaults.watchIntervalMs})`);
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `commy watch '));
+    expect(row).to.contain(`(default ${defaults.watchIntervalMs},`);
   });
 
   it('exit 3 when there is no such region', () => {

@@ -1,7 +1,7 @@
-// PeerConfig parsing: the DESIGN.md file format, defaults, and an error that
+// PeerConfig parsing: the documented file format, defaults, and an error that
 // names the field for every invalid value.
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../lib/registry/config.js';
@@ -33,7 +33,7 @@ function fieldOf(input: unknown): string {
 }
 
 describe('parseConfig', () => {
-  it('parses the DESIGN.md example', () => {
+  it('parses the documented example', () => {
     const c = parseConfig(base, { baseDir: '/etc/commy' });
     expect(c).to.deep.include({
       cluster: 'demo',
@@ -110,6 +110,7 @@ describe('parseConfig', () => {
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'commy-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads a file and resolves secretFile against its folder', () => {
     const path = join(dir, 'node.json');

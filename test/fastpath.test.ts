@@ -72,7 +72,7 @@ describe('counter fast path', () => {
     const got = exactCounters(reg.writer, index);
     expect(got.sent).to.equal(BigInt(sent));
     expect(got.received).to.equal(BigInt(received));
-    expect(reg.getPeer('b').bytesSent).to.equal(sent);
+    expect(reg.getPeer('b')!.bytesSent).to.equal(sent);
   });
 
   it('two handles of one process (writer and writable reader) add exactly', () => {
@@ -85,9 +85,9 @@ describe('counter fast path', () => {
       r.addBytesSent(b, 1);
       r.addBytesReceived(b, 5000); // past the small-amount cache too
     }
-    expect(reg.getPeer('b').bytesSent).to.equal((10_000 * 9_999) / 2 + 10_000);
-    expect(reg.getPeer('b').bytesReceived).to.equal(50_000_000);
-    expect(reg.getPeer('c').bytesSent).to.equal(0);
+    expect(reg.getPeer('b')!.bytesSent).to.equal((10_000 * 9_999) / 2 + 10_000);
+    expect(reg.getPeer('b')!.bytesReceived).to.equal(50_000_000);
+    expect(reg.getPeer('c')!.bytesSent).to.equal(0);
   });
 
   it('saturates at 2^64-1 instead of wrapping, on both paths', () => {
@@ -104,7 +104,7 @@ describe('counter fast path', () => {
     expect(exactCounters(r1, b).sent).to.equal(U64_MAX);
     r1.addBytesSent(b, 1);
     expect(exactCounters(r1, b).sent).to.equal(U64_MAX);
-    expect(reg.getPeer('b').bytesSent).to.equal(Number(U64_MAX));
+    expect(reg.getPeer('b')!.bytesSent).to.equal(Number(U64_MAX));
   });
 
   it('a fast add that wraps past 2^64-1 puts the counter back at 2^64-1', () => {
@@ -158,7 +158,7 @@ describe('counter fast path', () => {
     cleanups.push(() => ro.close());
     expect(code(() => ro.addBytesSent(0, 1))).to.equal('ERR_REGION_READ_ONLY');
     expect(code(() => reg.addBytesSent('b', -5))).to.equal('ERR_INVALID_ARG');
-    expect(reg.getPeer('b').bytesSent).to.equal(1);
+    expect(reg.getPeer('b')!.bytesSent).to.equal(1);
   });
 
   it('a closed handle leaves no view of the memory: the counters buffer is detached', () => {

@@ -6,6 +6,7 @@ import { PeerRegistry, type PeerStatusChange } from '../lib/registry/registry.js
 import { ConnectionPool } from '../lib/registry/connection-pool.js';
 import { parseConfig } from '../lib/registry/config.js';
 import { RegionReader } from '../lib/region/index.js';
+import { ClusterView } from '../lib/view.js';
 import { uniqueKey } from '../harness/names.js';
 
 const registries: PeerRegistry[] = [];
@@ -47,12 +48,12 @@ describe('PeerRegistry', () => {
   it('initialize() registers the static peers as healthy, never seen', () => {
     const r = makeRegistry();
     expect(r.getAllPeers().map((p) => p.serverId)).to.deep.equal(['b', 'c']);
-    const b = r.getPeer('b');
+    const b = r.getPeer('b')!;
     expect(b.toJSON()).to.deep.equal({
       serverId: 'b',
       address: '127.0.0.1:7102',
       status: 'healthy',
-      lastSeen: null,
+      lastSeenMs: null,
       missedHeartbeats: 0,
       bytesSent: 0,
       bytesReceived: 0,
@@ -65,13 +66,14 @@ describe('PeerRegistry', () => {
     const changes: PeerStatusChange[] = [];
     r.on('peerStatusChanged', (c) => changes.push(c));
     for (let i = 0; i < 5; i++) r.markHeartbeatMissed('b');
-    expect(r.getPeer('b').status).to.equal('down');
-    expect(r.getPeer('b').missedHeartbeats).to.equal(5);
+    expect(r.getPeer('b')!.status).to.equal('down');
+    expect(r.getPeer('b')!.missedHeartbeats).to.equal(5);
     clock.tick(250);
     r.markHeartbeatReceived('b');
-    expect(r.getPeer('b').status).to.equal('healthy');
-    expect(r.getPeer('b').missedHeartbeats).to.equal(0);
-    expect(r.getPeer('b').lastSeen).to.equal(Date.now());
+    expect(r.getPeer('b')!.status).to.equal('healthy');
+    expect(r.getPeer('b')!.missedHeartbeats).to.equal(0);
+    expect(r.getPeer('b')!.lastSeenMs).to.equal(Date.now());
+    expect(r.getPeer('b')!.lastSeen, 'the deprecated alias').to.equal(r.getPeer('b')!.lastSeenMs);
     expect(changes.map((c) => [c.oldStatus, c.newStatus, c.reason, c.missedHeartbeats])).to.deep.equal([
       ['healthy', 'suspected', 'missed-heartbeats', 2],
       ['suspected', 'down', 'missed-heartbeats', 5],
@@ -84,10 +86,10 @@ describe('PeerRegistry', () => {
     const r = makeRegistry();
     r.markHeartbeatMissed('b');
     r.markHeartbeatMissed('b');
-    expect(r.getPeer('b').status).to.equal('suspected');
-    r.getPeer('b').heartbeatReceived();
-    r.getPeer('b').heartbeatMissed();
-    expect(r.getPeer('b').status).to.equal('healthy');
+    expect(r.getPeer('b')!.status).to.equal('suspected');
+    r.getPeer('b')!.heartbeatReceived();
+    r.getPeer('b')!.heartbeatMissed();
+    expect(r.getPeer('b')!.status).to.equal('healthy');
   });
 
   it('markDown(reason) sets down at once and reports the reason', () => {
@@ -95,7 +97,7 @@ describe('PeerRegistry', () => {
     const changes: PeerStatusChange[] = [];
     r.on('peerStatusChanged', (c) => changes.push(c));
     r.markDown('c', 'left');
-    expect(r.getPeer('c').status).to.equal('down');
+    expect(r.getPeer('c')!.status).to.equal('down');
     expect(changes).to.have.length(1);
     expect(changes[0]).to.include({ serverId: 'c', oldStatus: 'healthy', newStatus: 'down', reason: 'left' });
     r.markDown('c', 'left');
@@ -128,15 +130,15 @@ describe('PeerRegistry', () => {
   it('timeSinceHeartbeat() counts from the last heartbeat, or from when the peer was added', () => {
     const r = makeRegistry();
     clock.tick(1500);
-    expect(r.getPeer('b').timeSinceHeartbeat()).to.equal(1500);
+    expect(r.getPeer('b')!.timeSinceHeartbeat()).to.equal(1500);
     r.markHeartbeatReceived('b');
     clock.tick(300);
-    expect(r.getPeer('b').timeSinceHeartbeat()).to.equal(300);
+    expect(r.getPeer('b')!.timeSinceHeartbeat()).to.equal(300);
   });
 
   it('counts bytes, rejects negative or fractional amounts, and saturates instead of wrapping', () => {
     const r = makeRegistry();
-    const b = r.getPeer('b');
+    const b = r.getPeer('b')!;
     b.addBytesSent(100);
     b.addBytesReceived(40);
     r.addBytesReceived('b', 2);
@@ -153,14 +155,37 @@ describe('PeerRegistry', () => {
     expect(b.bytesSent).to.equal(2 ** 64); // UINT64_MAX as the nearest double
   });
 
-  it('unknown ids give ERR_UNKNOWN_PEER naming the id', () => {
+  it('getPeer() of an unknown or removed id is undefined, as in ClusterView', () => {
     const r = makeRegistry();
+    const view = ClusterView.open({ cluster: r.config.cluster, serverId: r.config.serverId });
+    try {
+      expect(r.getPeer('zz')).to.equal(undefined);
+      expect(view.getPeer('zz')).to.equal(undefined);
+      expect(r.getPeer('b')?.serverId).to.equal('b');
+      r.removePeer('b');
+      expect(r.getPeer('b')).to.equal(undefined);
+      expect(view.getPeer('b')).to.equal(undefined);
+    } finally {
+      view.close();
+    }
+  });
+
+  it('mutators of an unknown id throw ERR_UNKNOWN_PEER naming the id', () => {
+    const r = makeRegistry();
+    const pool = new ConnectionPool(r);
     for (const fn of [
-      () => r.getPeer('zz'),
       () => r.markHeartbeatMissed('zz'),
       () => r.markHeartbeatReceived('zz'),
+      () => r.markDown('zz', 'left'),
       () => r.addBytesSent('zz', 1),
+      () => r.addBytesReceived('zz', 1),
+      () => r.updateConnection('zz', { rttMs: 1 }),
+      () => r.setPeerMetadata('zz', {}),
+      () => r.identifyPeer('zz', 'yy'),
       () => r.removePeer('zz'),
+      () => pool.markActive('zz'),
+      () => pool.markInactive('zz'),
+      () => pool.recordAttempt('zz'),
     ]) {
       try {
         fn();
@@ -203,7 +228,7 @@ describe('PeerRegistry', () => {
     const r = makeRegistry({ peers: ['127.0.0.1:7109'] });
     expect(r.getAllPeers().map((p) => p.serverId)).to.deep.equal(['127.0.0.1:7109']);
     r.identifyPeer('127.0.0.1:7109', 'z');
-    expect(r.getPeer('z').address).to.equal('127.0.0.1:7109');
+    expect(r.getPeer('z')!.address).to.equal('127.0.0.1:7109');
     expect(r.hasPeer('127.0.0.1:7109')).to.equal(false);
   });
 

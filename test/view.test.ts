@@ -247,7 +247,7 @@ describe('ClusterView in another process', () => {
             }
             // Writer agrees with the model...
             for (const [n, m] of model) {
-              const p = r.getPeer(n);
+              const p = r.getPeer(n)!;
               expect([p.status, p.missedHeartbeats], n).to.deep.equal([m.status, m.missed]);
             }
             const expected = computeClusterStatus([...model.values()].map((m) => m.status));

@@ -1,13 +1,8 @@
-// Exit codes of the commy CLI (DESIGN.md, "Exit codes") and the mapping from errors.
-import { ConfigError } from '../errors.js';
+// Exit codes of the commy CLI, and the mapping from an error to its exit code
+// through the error-code table in lib/errors.ts.
+import { ExitCode, errorCodeInfo } from '../errors.js';
 
-export const ExitCode = {
-  Ok: 0,
-  Runtime: 1,
-  Usage: 2,
-  NoRegion: 3,
-  WriterDead: 4,
-} as const;
+export { ExitCode };
 
 /** A failure that already knows its exit code and message. */
 export class CliError extends Error {
@@ -20,9 +15,6 @@ export class CliError extends Error {
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ConfigError) return ExitCode.Usage;
-  const code = (err as { code?: string }).code;
-  if (code === 'ERR_REGION_NOT_FOUND') return ExitCode.NoRegion;
-  if (code === 'ERR_INVALID_ARG') return ExitCode.Usage;
-  return ExitCode.Runtime;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && errorCodeInfo(code)?.exitCode) || ExitCode.Runtime;
 }

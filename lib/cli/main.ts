@@ -8,6 +8,7 @@ import { lsCommand } from './commands/ls.js';
 import { metricsCommand } from './commands/metrics.js';
 import { statusCommand } from './commands/status.js';
 import { watchCommand } from './commands/watch.js';
+import { defaults } from '../defaults.js';
 import { ExitCode, exitCodeFor } from './exit.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -63,7 +64,7 @@ program
 
 regionOptions(program.command('watch'))
   .description("live view of a node's cluster state (prints changes when not on a TTY)")
-  .option('--interval <ms>', 'poll interval in ms (default 250)')
+  .option('--interval <ms>', `poll interval in ms (default ${defaults.watchIntervalMs})`)
   .action((o) => run(() => watchCommand(o), true));
 
 regionOptions(program.command('metrics'))

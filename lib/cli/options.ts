@@ -1,5 +1,5 @@
 // Validation of CLI flags, with ConfigErrors that name the flag (exit 2).
-import { ConfigError } from '../errors.js';
+import { ConfigError, ErrorCode } from '../errors.js';
 import { parseAddress, validateId } from '../registry/config.js';
 import { ClusterView } from '../view.js';
 import { CliError, ExitCode } from './exit.js';
@@ -37,7 +37,7 @@ export function openView(o: RegionFlags): ClusterView {
   try {
     return ClusterView.open(key);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_REGION_NOT_FOUND')
+    if ((err as { code?: string }).code === ErrorCode.RegionNotFound)
       throw new CliError(
         ExitCode.NoRegion,
         `no region for cluster "${key.cluster}" server "${key.serverId}" on this host (is its agent running? \`commy ls\` lists the regions)`,

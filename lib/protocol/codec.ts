@@ -1,5 +1,6 @@
 // Message <-> bytes: msgpack bodies inside frames, with the HMAC tag after the
 // handshake. Decoding never trusts the peer: bad bytes become ProtocolError.
+import { ErrorCode } from '../errors.js';
 import { Packr } from 'msgpackr';
 import { FrameAuth, TAG_BYTES } from './auth.js';
 import { ProtocolError, RejectReason } from './errors.js';
@@ -17,12 +18,12 @@ export function decodeMessage(frame: RawFrame, auth?: FrameAuth): Message {
   let body = frame.payload;
   if (auth) {
     if (body.length < TAG_BYTES)
-      throw new ProtocolError('ERR_AUTH', 'frame too short for its authentication tag', RejectReason.AuthFailed);
+      throw new ProtocolError(ErrorCode.Auth, 'frame too short for its authentication tag', RejectReason.AuthFailed);
     const tag = body.subarray(body.length - TAG_BYTES);
     body = body.subarray(0, body.length - TAG_BYTES);
     if (!auth.open(frame.type, body, tag))
       throw new ProtocolError(
-        'ERR_AUTH',
+        ErrorCode.Auth,
         'frame failed authentication (tampered, replayed or reordered)',
         RejectReason.AuthFailed,
       );
@@ -31,7 +32,7 @@ export function decodeMessage(frame: RawFrame, auth?: FrameAuth): Message {
   try {
     decoded = packr.unpack(body);
   } catch (err) {
-    throw new ProtocolError('ERR_BAD_FRAME', `undecodable body: ${(err as Error).message}`, RejectReason.BadFrame);
+    throw new ProtocolError(ErrorCode.BadFrame, `undecodable body: ${(err as Error).message}`, RejectReason.BadFrame);
   }
   return validate(frame.type, decoded);
 }

@@ -1,5 +1,6 @@
 // Length-prefixed framing: [u32 BE length][u8 type][body][tag?]. The decoder
 // refuses a declared length above maxFrameBytes before buffering any of it.
+import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from './errors.js';
 
 export const FRAME_HEADER_BYTES = 4;
@@ -46,10 +47,10 @@ export class FrameDecoder {
       if (this.buffered < FRAME_HEADER_BYTES) break;
       const head = this.peek(FRAME_HEADER_BYTES);
       const len = head.readUInt32BE(0);
-      if (len < 1) throw new ProtocolError('ERR_BAD_FRAME', 'empty frame', RejectReason.BadFrame);
+      if (len < 1) throw new ProtocolError(ErrorCode.BadFrame, 'empty frame', RejectReason.BadFrame);
       if (len > this.maxFrameBytes)
         throw new ProtocolError(
-          'ERR_FRAME_TOO_LARGE',
+          ErrorCode.FrameTooLarge,
           `frame of ${len} bytes exceeds the ${this.maxFrameBytes}-byte limit`,
           RejectReason.BadFrame,
         );

@@ -1,5 +1,6 @@
 // Wire messages: their type bytes, shapes, and validation. Every decoded body
 // passes through validate() before any other code sees it.
+import { ErrorCode } from '../errors.js';
 import { ProtocolError } from './errors.js';
 
 export const PROTOCOL_VERSION = { major: 1, minor: 0 } as const;
@@ -116,7 +117,7 @@ const MAX_PEERS = 4096;
 export const MAX_METADATA_BYTES = 512;
 
 function bad(what: string): never {
-  throw new ProtocolError('ERR_BAD_MESSAGE', what);
+  throw new ProtocolError(ErrorCode.BadMessage, what);
 }
 function obj(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) bad(`${what} must be a map`);

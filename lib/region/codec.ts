@@ -2,7 +2,7 @@
 // bytes of native/layout.h, and the string and u64 primitives the one
 // decoder (image.ts) shares with it.
 import { H, S, SlotState, RTT_UNKNOWN, layout } from './layout.js';
-import { CommyError } from '../errors.js';
+import { invalidArg } from '../errors.js';
 
 /** The seqlocked fields of one slot, as the writer stores them. */
 export interface SlotFields {
@@ -103,7 +103,7 @@ export function readU64(dv: DataView, at: number): number {
 
 export function encodeSlot(f: SlotFields, buf: Buffer): Buffer {
   if (f.metadata.length > S.metadataBytes)
-    throw new CommyError('ERR_INVALID_ARG', `metadata is ${f.metadata.length} bytes; the limit is ${S.metadataBytes}`);
+    throw invalidArg(`metadata is ${f.metadata.length} bytes; the limit is ${S.metadataBytes}`);
   buf.fill(0, 0, layout.slotDataSize);
   buf.writeUInt32LE(f.state, S.state);
   buf.writeUInt32LE(f.status, S.status);

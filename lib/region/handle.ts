@@ -3,6 +3,7 @@
 // addon unmaps at close(), or in its finalizer when a handle is collected
 // without one.
 import { binding } from '../binding.js';
+import { CommyError, ErrorCode } from '../errors.js';
 import type { NativeRegion } from '../native.js';
 import { encodeHeader, encodeSlot, type HeaderFields, type SlotFields, type SlotRecord } from './codec.js';
 import { Counter, CounterAdder } from './counters.js';
@@ -194,7 +195,7 @@ export class RegionWriter extends RegionHandle {
     try {
       this.native.setState(layout.regionState.stopped);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_REGION_CLOSED') throw err;
+      if (!(err instanceof CommyError) || err.code !== ErrorCode.RegionClosed) throw err;
     }
     this.close();
     if (opts.unlink) {

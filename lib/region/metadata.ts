@@ -1,7 +1,7 @@
 // The peer-metadata codec: a small string map stored as JSON in a slot, so a
 // reader in any language can decode it. The writer (registry) and the readers
 // (ClusterView) share it.
-import { CommyError } from '../errors.js';
+import { CommyError, ErrorCode } from '../errors.js';
 import { layout } from './index.js';
 
 /** Metadata is stored as JSON so any language can read it from the region. */
@@ -9,7 +9,7 @@ export function encodeMetadata(metadata: Record<string, string>): Buffer {
   const encoded = Buffer.from(JSON.stringify(metadata), 'utf8');
   if (encoded.length > layout.slot.metadataBytes)
     throw new CommyError(
-      'ERR_METADATA_TOO_LARGE',
+      ErrorCode.MetadataTooLarge,
       `metadata encodes to ${encoded.length} bytes; the limit is ${layout.slot.metadataBytes}`,
     );
   return encoded;

@@ -19,8 +19,12 @@ export class PeerInfo {
     return statusFromCode(this.registry.readSlot(this.serverId).status);
   }
   /** Wall-clock ms of the last heartbeat, or null if never heard from. */
-  get lastSeen(): number | null {
+  get lastSeenMs(): number | null {
     return this.registry.readSlot(this.serverId).lastSeenMs || null;
+  }
+  /** @deprecated Use `lastSeenMs`, the name the snapshot and events use; this alias goes in the next major version. */
+  get lastSeen(): number | null {
+    return this.lastSeenMs;
   }
   get missedHeartbeats(): number {
     return this.registry.readSlot(this.serverId).missedHeartbeats;
@@ -55,7 +59,7 @@ export class PeerInfo {
       serverId: this.serverId,
       address: s.address,
       status: statusFromCode(s.status),
-      lastSeen: s.lastSeenMs || null,
+      lastSeenMs: s.lastSeenMs || null,
       missedHeartbeats: s.missedHeartbeats,
       bytesSent: s.bytesSent,
       bytesReceived: s.bytesReceived,

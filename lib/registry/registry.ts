@@ -2,7 +2,7 @@
 // the region's slots (the single source of truth); this object keeps only the
 // slot allocation, which it alone controls.
 import { EventEmitter } from 'node:events';
-import { CommyError, invalidArg } from '../errors.js';
+import { CommyError, ErrorCode, invalidArg } from '../errors.js';
 import {
   RegionWriter,
   RTT_UNKNOWN,
@@ -83,7 +83,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
 
   /** Creates (or takes over) the region, publishes the config and registers the static peers. */
   initialize(): void {
-    if (this.touchTimer) throw new CommyError('ERR_ALREADY_INITIALIZED', 'registry is already initialized');
+    if (this.touchTimer) throw new CommyError(ErrorCode.AlreadyInitialized, 'registry is already initialized');
     const c = this.config;
     this.region ??= RegionWriter.create({
       cluster: c.cluster,
@@ -109,7 +109,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
 
   /** The region this registry writes; for the node's transport to share. */
   get writer(): RegionWriter {
-    if (!this.region) throw new CommyError('ERR_NOT_INITIALIZED', 'call initialize() first');
+    if (!this.region) throw new CommyError(ErrorCode.NotInitialized, 'call initialize() first');
     return this.region;
   }
 
@@ -117,7 +117,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     const i = this.slotOf.get(id);
     if (i === undefined)
       throw new CommyError(
-        'ERR_UNKNOWN_PEER',
+        ErrorCode.UnknownPeer,
         `unknown peer "${id}" (known: ${[...this.slotOf.keys()].join(', ') || 'none'})`,
       );
     return i;
@@ -155,10 +155,10 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   addPeer(peer: StaticPeer): string {
     const id = peer.serverId ?? peer.address;
     if (id === this.config.serverId) throw invalidArg(`"${id}" is this node's own serverId`);
-    if (this.slotOf.has(id)) throw new CommyError('ERR_DUPLICATE_PEER', `peer "${id}" is already registered`);
+    if (this.slotOf.has(id)) throw new CommyError(ErrorCode.DuplicatePeer, `peer "${id}" is already registered`);
     const index = this.free.pop();
     if (index === undefined)
-      throw new CommyError('ERR_REGION_FULL', `all ${this.writer.capacity} slots are in use; raise "capacity"`);
+      throw new CommyError(ErrorCode.RegionFull, `all ${this.writer.capacity} slots are in use; raise "capacity"`);
     const previous = this.writer.readSlot(index);
     this.writer.resetCounters(index);
     this.writer.writeSlot(index, {
@@ -191,7 +191,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   identifyPeer(currentId: string, serverId: string): void {
     if (currentId === serverId) return;
     if (this.slotOf.has(serverId))
-      throw new CommyError('ERR_DUPLICATE_PEER', `peer "${serverId}" is already registered`);
+      throw new CommyError(ErrorCode.DuplicatePeer, `peer "${serverId}" is already registered`);
     const index = this.indexOf(currentId);
     this.update(currentId, () => ({ serverId }));
     this.slotOf.delete(currentId);
@@ -202,9 +202,9 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return this.slotOf.has(id);
   }
 
-  getPeer(id: string): PeerInfo {
-    this.indexOf(id);
-    return new PeerInfo(this, id);
+  /** A live handle on a registered peer; undefined for an unknown id (as ClusterView.getPeer). */
+  getPeer(id: string): PeerInfo | undefined {
+    return this.slotOf.has(id) ? new PeerInfo(this, id) : undefined;
   }
 
   getAllPeers(): PeerInfo[] {

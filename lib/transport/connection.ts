@@ -5,13 +5,17 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FrameAuth, Keyring, newNonce, proof, proofMatches, type Key, type Transcript } from '../protocol/auth.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
+import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { MessageType, PROTOCOL_VERSION, type Hello, type Message } from '../protocol/messages.js';
 
+/** How long a closed connection's socket may take to flush before it is destroyed. */
+export const LINGER_MS = 1000;
+
 export interface Rejection {
   reason: RejectReason;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -57,6 +61,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private key: Key | undefined;
   private auth: FrameAuth | undefined;
   private timer: NodeJS.Timeout;
+  /** Bounds how long a half-closed socket may linger to flush its last frame. */
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Settles when the socket itself is closed (after 'close' was emitted, possibly later). */
+  readonly socketClosed: Promise<void>;
 
   constructor(socket: Socket, role: 'client' | 'server', ctx: ConnectionContext, expectedPeerId?: string) {
     super();
@@ -68,12 +76,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.decoder = new FrameDecoder(ctx.maxFrameBytes);
     socket.setNoDelay(true);
     this.timer = setTimeout(
-      () => this.fail({ reason: RejectReason.Timeout, code: 'ERR_HANDSHAKE_TIMEOUT', message: 'handshake timed out' }),
+      () =>
+        this.fail({ reason: RejectReason.Timeout, code: ErrorCode.HandshakeTimeout, message: 'handshake timed out' }),
       ctx.handshakeTimeoutMs,
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(err.message));
-    socket.on('close', () => this.finish());
+    this.socketClosed = new Promise((resolve) =>
+      socket.once('close', () => {
+        clearTimeout(this.lingerTimer);
+        this.lingerTimer = undefined;
+        this.finish();
+        resolve();
+      }),
+    );
     if (role === 'client') {
       const start = () =>
         this.write({
@@ -119,6 +135,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.finish();
   }
 
+  /** Closes at once, dropping anything unsent: for a connection with nothing worth flushing. */
+  destroy(): void {
+    this.socket.destroy();
+    this.finish();
+  }
+
   private fail(r: Rejection): void {
     if (this.state === 'closed') return;
     this.emit('rejected', r);
@@ -140,8 +162,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.timer);
-    // Give a half-closed socket a bounded time to flush an Error frame.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    // Give a half-closed socket a bounded time to flush its last frame (an Error, a Leave).
+    if (!this.socket.destroyed) {
+      this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
+      this.lingerTimer.unref();
+    }
     this.emit('close', error ? { error } : {});
   }
 
@@ -157,7 +182,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }
     } catch (err) {
       if (err instanceof ProtocolError) this.fail({ reason: err.reason, code: err.code, message: err.message });
-      else this.fail({ reason: RejectReason.Other, code: 'ERR_INTERNAL', message: (err as Error).message });
+      else this.fail({ reason: RejectReason.Other, code: ErrorCode.Internal, message: (err as Error).message });
     }
   }
 
@@ -169,7 +194,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (this.state === 'open') {
       if (m.type === MessageType.Hello || m.type === MessageType.HelloAck || m.type === MessageType.HelloProof)
-        throw new ProtocolError('ERR_BAD_MESSAGE', 'handshake message after the handshake');
+        throw new ProtocolError(ErrorCode.BadMessage, 'handshake message after the handshake');
       this.emit('message', m);
       return;
     }
@@ -180,7 +205,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private checkVersion(v: [number, number]): void {
     if (v[0] !== PROTOCOL_VERSION.major)
       throw new ProtocolError(
-        'ERR_VERSION',
+        ErrorCode.Version,
         `protocol ${v[0]}.${v[1]} is not supported (this node speaks ${PROTOCOL_VERSION.major}.x)`,
         RejectReason.BadVersion,
       );
@@ -189,7 +214,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private checkCluster(cluster: string): void {
     if (cluster !== this.ctx.cluster)
       throw new ProtocolError(
-        'ERR_WRONG_CLUSTER',
+        ErrorCode.WrongCluster,
         `peer is in cluster "${cluster}", this node in "${this.ctx.cluster}"`,
         RejectReason.WrongCluster,
       );
@@ -201,7 +226,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.checkVersion(h.version);
       this.checkCluster(h.cluster);
       const key = this.ctx.keyring.choose(h.keyIds);
-      if (!key) throw new ProtocolError('ERR_AUTH', 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
+      if (!key)
+        throw new ProtocolError(ErrorCode.Auth, 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
       const refusal = this.ctx.admit(h);
       if (refusal) throw new ProtocolError(refusal.code, refusal.message, refusal.reason);
       this.key = key;
@@ -230,27 +256,27 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (m.type === MessageType.HelloProof && this.transcript && this.key) {
       if (!proofMatches(proof(this.key, 'client', this.transcript), m.body.proof))
-        throw new ProtocolError('ERR_AUTH', 'client proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+        throw new ProtocolError(ErrorCode.Auth, 'client proof is wrong (wrong secret?)', RejectReason.AuthFailed);
       this.open(this.key, this.transcript);
       return;
     }
-    throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+    throw new ProtocolError(ErrorCode.BadMessage, `unexpected message ${m.type} during the handshake`);
   }
 
   private clientHandshake(m: Message): void {
     if (m.type !== MessageType.HelloAck || this.transcript)
-      throw new ProtocolError('ERR_BAD_MESSAGE', `unexpected message ${m.type} during the handshake`);
+      throw new ProtocolError(ErrorCode.BadMessage, `unexpected message ${m.type} during the handshake`);
     const a = m.body;
     this.checkVersion(a.version);
     this.checkCluster(a.cluster);
     if (this.peerId !== undefined && a.serverId !== this.peerId)
       throw new ProtocolError(
-        'ERR_UNKNOWN_PEER',
+        ErrorCode.UnknownPeer,
         `expected peer "${this.peerId}" at ${this.remoteAddress} but "${a.serverId}" answered`,
         RejectReason.UnknownPeer,
       );
     const key = this.ctx.keyring.get(a.keyId);
-    if (!key) throw new ProtocolError('ERR_AUTH', 'peer chose a key we do not hold', RejectReason.AuthFailed);
+    if (!key) throw new ProtocolError(ErrorCode.Auth, 'peer chose a key we do not hold', RejectReason.AuthFailed);
     const t: Transcript = {
       cluster: this.ctx.cluster,
       clientId: this.ctx.serverId,
@@ -259,7 +285,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       serverNonce: a.nonce,
     };
     if (!proofMatches(proof(key, 'server', t), a.proof))
-      throw new ProtocolError('ERR_AUTH', 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
+      throw new ProtocolError(ErrorCode.Auth, 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
     this.peerId = a.serverId;
     this.peerListen = a.listen;
     this.write({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } });
@@ -276,7 +302,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       () =>
         this.fail({
           reason: RejectReason.Timeout,
-          code: 'ERR_IDLE_TIMEOUT',
+          code: ErrorCode.IdleTimeout,
           message: 'no complete frame within the idle timeout',
         }),
       this.ctx.idleTimeoutMs,

@@ -3,6 +3,7 @@
 import { RegionReader, listRegionNames, regionName } from '../../region/index.js';
 import { readIndex, removeIndexEntry } from '../../region/name-index.js';
 import { computeClusterStatus, statusFromCode } from '../../status.js';
+import { ErrorCode } from '../../errors.js';
 import { ExitCode } from '../exit.js';
 import { table, useColour } from '../render.js';
 
@@ -11,6 +12,7 @@ export interface RegionListing {
   serverId: string;
   name: string;
   writer: { pid: number; alive: boolean; heartbeatAgeMs: number; state: string };
+  /** Counted as `commy status` counts: total and healthy include the node itself. */
   peers: { total: number; healthy: number; suspected: number; down: number };
 }
 
@@ -27,7 +29,7 @@ function describe(r: RegionReader): RegionListing {
       heartbeatAgeMs: info.writer.heartbeatAgeMs,
       state: info.writer.state,
     },
-    peers: { total: s.totalPeers - 1, healthy: s.healthyPeers - 1, suspected: s.suspectedPeers, down: s.downPeers },
+    peers: { total: s.totalPeers, healthy: s.healthyPeers, suspected: s.suspectedPeers, down: s.downPeers },
   };
 }
 
@@ -58,7 +60,7 @@ export function listRegions(): { regions: RegionListing[]; problems: string[] } 
           r.close();
         }
       } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_REGION_NOT_FOUND') removeIndexEntry(regionName(e));
+        if ((err as { code?: string }).code === ErrorCode.RegionNotFound) removeIndexEntry(regionName(e));
         else problems.push(`${e.name}: ${(err as Error).message}`);
       }
     }
@@ -75,7 +77,7 @@ export function lsCommand(o: { json?: boolean }): number {
     process.stdout.write('no commy regions on this host\n');
   } else {
     const colour = useColour(process.stdout);
-    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'PEERS', 'HEALTHY', 'SUSPECTED', 'DOWN']];
+    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'NODES', 'HEALTHY', 'SUSPECTED', 'DOWN']];
     for (const r of regions) {
       rows.push([
         r.cluster,

@@ -1,5 +1,6 @@
 // `commy watch`: a live view. On a TTY it redraws in place; otherwise it
 // prints one line per change (peer transitions, writer liveness).
+import { defaults } from '../../defaults.js';
 import type { ClusterSnapshot } from '../../view.js';
 import { ExitCode } from '../exit.js';
 import { openView, positiveInt, type RegionFlags } from '../options.js';
@@ -31,8 +32,13 @@ export function changes(prev: ClusterSnapshot | undefined, next: ClusterSnapshot
   return out;
 }
 
+/** The poll interval from --interval; the API's default (ClusterView.watch) when the flag is absent. */
+export function watchIntervalMs(flag: string | undefined): number {
+  return positiveInt(flag, '--interval', defaults.watchIntervalMs);
+}
+
 export async function watchCommand(o: RegionFlags & { interval?: string }): Promise<number> {
-  const intervalMs = positiveInt(o.interval, '--interval', 250);
+  const intervalMs = watchIntervalMs(o.interval);
   const view = openView(o);
   const tty = Boolean(process.stdout.isTTY);
   const colour = useColour(process.stdout);
