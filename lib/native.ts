@@ -97,10 +97,6 @@ export interface NativeRegion {
   replaced(): boolean;
 }
 
-export interface NativeRawMapping {
-  close(): void;
-}
-
 export interface NativeBinding {
   layout: NativeLayout;
   platform: 'posix' | 'win32';
@@ -110,5 +106,4 @@ export interface NativeBinding {
   objectName(cluster: string, serverId: string, global?: boolean): string;
   listNames(): string[] | null;
   unlink(name: string): boolean;
-  createRawRegion(name: string, bytes: Buffer): NativeRawMapping;
 }
