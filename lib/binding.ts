@@ -89,7 +89,8 @@ export function addonCandidates(root: string, opts: LoadOptions = {}): { files: 
   const files: string[] = [];
   if (!opts.prebuildsOnly) {
     for (const dir of [join(root, 'build', 'Release'), join(root, 'build', 'Debug')]) {
-      const found = entries(dir).filter((f) => f.endsWith('.node'));
+      // Only the production addon: build/ also holds the test-only commy_test.node.
+      const found = entries(dir).filter((f) => f === 'commy.node');
       if (found.length === 0) rejected.push({ path: join(dir, 'commy.node'), reason: 'not built' });
       for (const f of found) files.push(join(dir, f));
     }

@@ -123,10 +123,6 @@ export interface NativeRegion {
   counters(): { buffer: ArrayBuffer; slotSize: number; counterOffset: number } | null;
 }
 
-export interface NativeRawMapping {
-  close(): void;
-}
-
 export interface NativeBinding {
   layout: NativeLayout;
   platform: 'posix' | 'win32';
@@ -140,5 +136,4 @@ export interface NativeBinding {
   objectName(cluster: string, serverId: string, global?: boolean): string;
   listNames(): string[] | null;
   unlink(name: string): boolean;
-  createRawRegion(name: string, bytes: Buffer): NativeRawMapping;
 }

@@ -261,47 +261,16 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
   bool countersRefused_ = false;
 };
 
-// Holds a deliberately arbitrary mapping so tests can present corrupt or
-// foreign bytes under a region's name on every OS.
-class RawWrap : public Napi::ObjectWrap<RawWrap> {
- public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "RawMapping", {InstanceMethod<&RawWrap::Close>("close")});
-  }
-  explicit RawWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) throwCode(info.Env(), code::kInvalidArg, "use createRawRegion()");
-    map_.reset(info[0].As<Napi::External<os::Mapping>>().Data());
-  }
-  ~RawWrap() { release(); }
-
- private:
-  void release() {
-    if (!map_) return;
-    std::string name = map_->name;
-    os::close(*map_);
-    Error ignored;
-    os::unlink(name, ignored);
-    map_.reset();
-  }
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    release();
-    return info.Env().Undefined();
-  }
-  std::unique_ptr<os::Mapping> map_;
-};
-
 class Addon : public Napi::Addon<Addon> {
  public:
   Napi::FunctionReference errorClass;
   Addon(Napi::Env env, Napi::Object exports) {
     region_ = Napi::Persistent(RegionWrap::Define(env));
-    raw_ = Napi::Persistent(RawWrap::Define(env));
     DefineAddon(exports, {
       InstanceMethod<&Addon::Create>("create"), InstanceMethod<&Addon::Open>("open"),
           InstanceMethod<&Addon::OpenByName>("openByName"), InstanceMethod<&Addon::ObjectName>("objectName"),
           InstanceMethod<&Addon::ListNames>("listNames"), InstanceMethod<&Addon::Unlink>("unlink"),
-          InstanceMethod<&Addon::CreateRaw>("createRawRegion"), InstanceMethod<&Addon::SetErrorClass>("setErrorClass"),
-          InstanceValue("layout", Layout(env), napi_enumerable),
+          InstanceMethod<&Addon::SetErrorClass>("setErrorClass"), InstanceValue("layout", Layout(env), napi_enumerable),
           InstanceValue("errorCodes", ErrorCodes(env), napi_enumerable),
           InstanceValue("platform",
 #if defined(_WIN32)
@@ -494,19 +463,7 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Boolean::New(env, true);
   }
 
-  Napi::Value CreateRaw(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsString()) throwCode(env, code::kInvalidArg, "createRawRegion(name, bytes)");
-    auto bytes = bufferArg(info, 1, 1, "bytes");
-    auto m = std::make_unique<os::Mapping>();
-    Error e;
-    if (!os::createNew(info[0].As<Napi::String>().Utf8Value(), bytes.Length(), *m, e)) throwError(env, e);
-    std::memcpy(m->base, bytes.Data(), bytes.Length());
-    return raw_.New({Napi::External<os::Mapping>::New(env, m.release())});
-  }
-
   Napi::FunctionReference region_;
-  Napi::FunctionReference raw_;
 };
 
 Napi::FunctionReference* errorClassOf(Napi::Env env) {

@@ -3,6 +3,7 @@
 # `npm publish` through the prepack script):
 #   prebuilds/linux-x64/commy.glibc.node  this host's node-gyp build, stripped
 #   prebuilds/win32-x64/commy.node        the mingw-w64 cross-build (scripts/build-win.sh)
+# and nothing else: never the test-only commy_test.node that node-gyp builds beside commy.node.
 # Names follow prebuildify 6 (`prebuildify --napi --tag-libc --strip`): the
 # package name, then tags; node-gyp-build ignores the name and matches the tags,
 # so the glibc build is never picked on musl (that host builds from source).
@@ -38,3 +39,7 @@ bash scripts/build-win.sh
 for f in prebuilds/linux-x64/commy.glibc.node prebuilds/win32-x64/commy.node; do
   [ -s "$f" ] || die "$f was not built"
 done
+# And nothing else: whatever sits in prebuilds/ ships, and the test addon
+# (build/Release/commy_test.node, build-win/commy_test.node) must never.
+extra=$(find prebuilds -type f ! -path prebuilds/linux-x64/commy.glibc.node ! -path prebuilds/win32-x64/commy.node)
+[ -z "$extra" ] || die "unexpected files in prebuilds/ would ship: $(echo "$extra" | xargs echo)"

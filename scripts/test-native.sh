@@ -2,9 +2,9 @@
 # Native checks that need no Node test runner, for CI and `npm run test:native`:
 #   sanitize  builds test/native/region_test.cc with CMake under ASan + UBSan
 #             (build-native/) and runs it; any sanitizer report fails.
-#   cmake-js  builds the addon with cmake-js from CMakeLists.txt (build-cmake/),
-#             using node-api-headers from node_modules (nothing is downloaded),
-#             then loads it in Node and checks its exports.
+#   cmake-js  builds the addon and the test addon with cmake-js from CMakeLists.txt
+#             (build-cmake/), using node-api-headers from node_modules (nothing is
+#             downloaded), then loads both in Node and checks their exports.
 #   wine      (optional, not in all) the same tests on the Windows code path,
 #             cross-built with MinGW and run under Wine.
 # Usage: bash scripts/test-native.sh [sanitize|cmake-js|all|wine]   (default: all)
@@ -74,21 +74,27 @@ run_cmake_js() {
   rm -f "$log"
   [ "$rc" -eq 0 ] || die "cmake-js compile failed with status $rc"
 
-  local addon="$out/Release/commy.node"
+  local addon="$out/Release/commy.node" test_addon="$out/Release/commy_test.node"
   [ -f "$addon" ] || die "cmake-js produced no $addon"
+  [ -f "$test_addon" ] || die "cmake-js produced no $test_addon"
 
-  step "load $addon"
+  step "load $addon and $test_addon"
+  # The test hook must live only in the test addon.
   node -e '
     const b = require(process.argv[1]);
+    const t = require(process.argv[2]);
     const problems = [];
     if (typeof b.create !== "function") problems.push("create is " + typeof b.create);
     if (b.layout === null || typeof b.layout !== "object") problems.push("layout is " + typeof b.layout);
+    if ("createRawRegion" in b) problems.push("commy.node has the test hook createRawRegion");
+    if (typeof t.createRawRegion !== "function") problems.push("commy_test.node has no createRawRegion");
     if (problems.length) {
       console.error("cmake-js addon exports are wrong: " + problems.join(", "));
       process.exit(1);
     }
-    console.log("exports: " + Object.getOwnPropertyNames(b).sort().join(", "));
-  ' "$addon"
+    console.log("commy.node exports: " + Object.getOwnPropertyNames(b).sort().join(", "));
+    console.log("commy_test.node exports: " + Object.getOwnPropertyNames(t).sort().join(", "));
+  ' "$addon" "$test_addon"
   printf 'cmake-js: ok in %ss\n' $((SECONDS - start))
 }
 

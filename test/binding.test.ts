@@ -69,6 +69,17 @@ describe('addon loader', () => {
     expect(err.message).to.contain('--build-from-source');
   });
 
+  it('never loads the test-only addon from build/ in place of the production one', () => {
+    const root = fakeRoot({
+      'build/Release/a-commy_test.node': { copyOf: bindingPath },
+      'build/Release/commy_test.node': { copyOf: bindingPath },
+      [`prebuilds/${here}/commy.node`]: { copyOf: bindingPath },
+    });
+    const { files } = addonCandidates(root);
+    expect(files.filter((f) => f.includes('commy_test'))).to.deep.equal([]);
+    expect(loadBinding(root).path).to.equal(join(root, 'prebuilds', here, 'commy.node'));
+  });
+
   it('says when the platform has no prebuild folder at all', () => {
     const root = fakeRoot({ 'prebuilds/sunos-sparc/commy.node': 'x' });
     const err = loadError(root, { prebuildsOnly: true });

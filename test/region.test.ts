@@ -20,6 +20,7 @@ import { CommyError } from '../lib/errors.js';
 import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
 import { waitFor } from '../harness/wait.js';
+import { testAddon, type RawMapping } from './test-addon.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -246,12 +247,12 @@ function validImage(cluster: string, serverId: string, capacity = 2): Buffer {
 }
 
 describe('validation of corrupt or foreign regions', () => {
-  const raws: { close(): void }[] = [];
+  const raws: RawMapping[] = [];
   afterEach(() => {
     for (const r of raws.splice(0)) r.close();
   });
   function openImage(bytes: Buffer, key = uniqueKey()): string | undefined {
-    raws.push(binding.createRawRegion(regionName(key), bytes));
+    raws.push(testAddon().createRawRegion(regionName(key), bytes));
     let code: string | undefined;
     try {
       RegionReader.open(key).close();
