@@ -1,4 +1,4 @@
-// Exit codes of the commy CLI (DESIGN.md, "Exit codes") and the mapping from errors.
+// Exit codes of the commy CLI (README, "Exit codes") and the mapping from errors.
 import { ConfigError } from '../errors.js';
 
 export const ExitCode = {

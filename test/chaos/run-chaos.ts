@@ -5,7 +5,7 @@
 // heal, all drawn from one printed seed. Checked:
 //   - after every heal, every live node sees every live peer healthy (and
 //     connected) within HEAL_BOUND_MS (derivation below and in docs/RELIABILITY.md);
-//   - a kill -9 is detected within DESIGN.md's bounds: suspected within
+//   - a kill -9 is detected within the README's bounds ("Failure detection"): suspected within
 //     (suspectAfter+1) x interval, down within (downAfter+1) x interval;
 //   - during a partition the majority side keeps quorum at every sample and
 //     the minority side reports quorumAvailable:false once the peers across
@@ -39,7 +39,7 @@ const DOWN_AFTER = 5;
 const dialPolicy = { initialDelayMs: 100, maxDelayMs: 1000, breakerThreshold: 5, halfOpenAfterMs: 2000 };
 const HANDSHAKE_TIMEOUT_MS = 1000;
 const IDLE_TIMEOUT_MS = 2000;
-// DESIGN.md detection bounds for a kill -9.
+// Detection bounds for a kill -9, as the README ("Failure detection") states them.
 const SUSPECT_BOUND_MS = (SUSPECT_AFTER + 1) * INTERVAL_MS;
 const DOWN_BOUND_MS = (DOWN_AFTER + 1) * INTERVAL_MS;
 // After a heal a link is back once a dial gets through. Worst case: a dial
@@ -47,7 +47,7 @@ const DOWN_BOUND_MS = (DOWN_AFTER + 1) * INTERVAL_MS;
 // was the breakerThreshold-th failure so the breaker waits halfOpenAfterMs,
 // then the probe connects; or a zombie connection ends at idleTimeoutMs and
 // the redial waits at most maxDelayMs. The handshake itself counts as a
-// heartbeat (DESIGN: one heartbeat returns a peer to healthy), so the first
+// heartbeat (one heartbeat returns a peer to healthy), so the first
 // interval adds at most one tick. Slack covers process scheduling on a
 // loaded 2-core machine and our 25 ms polling.
 const RECONNECT_BOUND_MS = Math.max(
