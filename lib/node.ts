@@ -9,14 +9,7 @@ import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/frame.js';
-import {
-  MessageType,
-  type Hello,
-  type Message,
-  type MigrationReason,
-  type PeerView,
-  type ClientMigration,
-} from './protocol/messages.js';
+import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
 import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
@@ -72,10 +65,20 @@ export interface RejectedEvent extends Rejection {
   remoteAddress: string;
 }
 
+/** A peer's announcement that a client moves between servers (see announceClientMigration). */
+export interface ClientMigrationEvent {
+  clientId: string;
+  from: string;
+  to: string;
+  reason: MigrationReason;
+  /** The serverId of the peer that announced it. */
+  origin: string;
+}
+
 export interface ClusterNodeEvents {
   peerStatusChanged: [PeerStatusChange];
   peerMetadata: [{ serverId: string; metadata: Record<string, string> }];
-  clientMigration: [ClientMigration & { origin: string }];
+  clientMigration: [ClientMigrationEvent];
   rejected: [RejectedEvent];
   peerConnected: [{ serverId: string; direction: 'inbound' | 'outbound' }];
   peerDisconnected: [{ serverId: string; error?: string }];

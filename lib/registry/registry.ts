@@ -122,7 +122,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return i;
   }
 
-  /** Reads a peer's slot straight from the region. */
+  /**
+   * Reads a peer's slot straight from the region, for PeerInfo and ConnectionPool; readers
+   * outside the package use ClusterView.
+   * @internal
+   */
   readSlot(id: string): SlotRecord {
     return this.writer.readSlot(this.indexOf(id));
   }
