@@ -291,7 +291,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     };
   }
 
-  /** Read-modify-write of the node facts in the region header (writer only). */
+  /**
+   * Read-modify-write of the node facts in the region header, for ClusterNode (listen
+   * address, event-loop lag, rejected frames).
+   * @internal
+   */
   updateHeader(patch: (h: HeaderFields) => Partial<HeaderFields>): void {
     const h = this.writer.header();
     this.writer.writeHeader({ ...h, ...patch(h) });
