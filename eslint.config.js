@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'build-native/', 'build-cmake/', 'node_modules/', 'prebuilds/', '.wine-test/'] },
+  {
+    ignores: [
+      'dist/',
+      'docs/api/',
+      'build/',
+      'build-native/',
+      'build-cmake/',
+      'node_modules/',
+      'prebuilds/',
+      '.wine-test/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

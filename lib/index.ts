@@ -1,10 +1,22 @@
-// Public entry point of the commy package.
+/**
+ * Public entry point of the commy package: what `import … from 'commy'` resolves to.
+ *
+ * A node process runs one {@link ClusterNode}: it exchanges authenticated heartbeats with
+ * its peers over TCP and is the only writer of its shared-memory region. Any other process
+ * on the host reads that region with {@link ClusterView} (`snapshot()`, `getPeer()`,
+ * `watch()`, `inspect()`), with no socket and no IPC. Configuration is a {@link PeerConfig},
+ * parsed and validated by {@link parseConfig} or {@link loadConfig}; every default is in
+ * {@link defaults}; errors are {@link CommyError}s with a stable `code`.
+ *
+ * @packageDocumentation
+ */
 export { ClusterView, type ClusterSnapshot, type PeerSnapshot, type WatchHandle } from './view.js';
 export {
   PeerRegistry,
   type PeerStatusChange,
   type RegistryOptions,
   type ConnectionRecord,
+  type PeerRegistryEvents,
 } from './registry/registry.js';
 export { PeerInfo } from './registry/peer-info.js';
 export { ConnectionPool, PeerConnection } from './registry/connection-pool.js';
@@ -36,5 +48,10 @@ export {
   type MigrationResult,
   type RejectedEvent,
   type Logger,
+  type PeerOpinion,
+  type ClusterNodeEvents,
+  type ClientMigrationEvent,
 } from './node.js';
+export { type DialPolicy } from './transport/dialer.js';
+export { RejectReason } from './protocol/errors.js';
 export { MIGRATION_REASONS, type MigrationReason } from './protocol/messages.js';

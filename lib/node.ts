@@ -9,14 +9,7 @@ import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/frame.js';
-import {
-  MessageType,
-  type Hello,
-  type Message,
-  type MigrationReason,
-  type PeerView,
-  type ClientMigration,
-} from './protocol/messages.js';
+import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
 import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
@@ -31,18 +24,23 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
 }
 
+/** What `ClusterNode.start` takes beyond the config file's fields. */
 export interface ClusterNodeOptions {
   /** Cluster secret(s), primary first; COMMY_SECRET overrides. */
   secret?: string | string[];
+  /** A connection that has not completed its handshake by then is closed (default 5000). */
   handshakeTimeoutMs?: number;
   /** Close a connection with no complete frame for this long (default: heartbeatTimeoutMs × (downAfter + 1), at least 5 s). */
   idleTimeoutMs?: number;
+  /** Larger frames close the connection as bad_frame (default 1 MiB). */
   maxFrameBytes?: number;
-  /** Admit peers that know the secret but are not in the config. */
+  /** Admit peers that know the secret but are not in the config (default false). */
   allowDynamicJoin?: boolean;
+  /** This node's metadata, sent to every peer; at most 512 bytes as JSON. */
   metadata?: Record<string, string>;
+  /** Overrides of the reconnection policy; unset fields keep the defaults of {@link DialPolicy}. */
   dialPolicy?: Partial<DialPolicy>;
-  /** Request timeout for explain() and announceClientMigration(). */
+  /** Request timeout for explain() and announceClientMigration() (default: 2 × heartbeatIntervalMs, at least 1 s). */
   requestTimeoutMs?: number;
   logger?: Logger;
   /** Remove the region's name on stop (default false: readers see "stopped"). */
@@ -72,10 +70,20 @@ export interface RejectedEvent extends Rejection {
   remoteAddress: string;
 }
 
+/** A peer's announcement that a client moves between servers (see announceClientMigration). */
+export interface ClientMigrationEvent {
+  clientId: string;
+  from: string;
+  to: string;
+  reason: MigrationReason;
+  /** The serverId of the peer that announced it. */
+  origin: string;
+}
+
 export interface ClusterNodeEvents {
   peerStatusChanged: [PeerStatusChange];
   peerMetadata: [{ serverId: string; metadata: Record<string, string> }];
-  clientMigration: [ClientMigration & { origin: string }];
+  clientMigration: [ClientMigrationEvent];
   rejected: [RejectedEvent];
   peerConnected: [{ serverId: string; direction: 'inbound' | 'outbound' }];
   peerDisconnected: [{ serverId: string; error?: string }];

@@ -1,4 +1,4 @@
-// PeerConfig parsing: the documented file format, defaults, and an error that
+// PeerConfig parsing: the README's file format, defaults, and an error that
 // names the field for every invalid value.
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ function fieldOf(input: unknown): string {
 }
 
 describe('parseConfig', () => {
-  it('parses the documented example', () => {
+  it('parses a config file with both peer forms, a secret file, timings and metrics', () => {
     const c = parseConfig(base, { baseDir: '/etc/commy' });
     expect(c).to.deep.include({
       cluster: 'demo',

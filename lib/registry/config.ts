@@ -1,5 +1,5 @@
-// PeerConfig: the node's configuration, parsed from the JSON file the README
-// documents. User input is validated here, once, with errors naming the field.
+// PeerConfig: the node's configuration, parsed from the JSON file described in
+// the README ("Configuration"). User input is validated here, once, with errors naming the field.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { defaults } from '../defaults.js';

@@ -123,7 +123,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return i;
   }
 
-  /** Reads a peer's slot straight from the region. */
+  /**
+   * Reads a peer's slot straight from the region, for PeerInfo and ConnectionPool; readers
+   * outside the package use ClusterView.
+   * @internal
+   */
   readSlot(id: string): SlotRecord {
     return this.writer.readSlot(this.indexOf(id));
   }
@@ -289,7 +293,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     };
   }
 
-  /** Read-modify-write of the node facts in the region header (writer only). */
+  /**
+   * Read-modify-write of the node facts in the region header, for ClusterNode (listen
+   * address, event-loop lag, rejected frames).
+   * @internal
+   */
   updateHeader(patch: (h: HeaderFields) => Partial<HeaderFields>): void {
     const h = this.writer.header();
     this.writer.writeHeader({ ...h, ...patch(h) });

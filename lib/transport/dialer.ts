@@ -14,6 +14,7 @@ import {
   type IBackoff,
 } from 'cockatiel';
 
+/** Reconnection policy; the defaults are 250 ms, 10 s, 5 failures and 30 s (`defaultDialPolicy`). */
 export interface DialPolicy {
   /** First retry delay cap; each failure doubles it (full jitter picks 0..cap). */
   initialDelayMs: number;

@@ -257,7 +257,7 @@ async function main(): Promise<void> {
       `downAfter ${DOWN_AFTER}. Each trial waits until every node sees the others healthy, waits 2-3 intervals (a random ` +
       `phase), sends SIGKILL to c and measures, from the kill, when a separate reader process polling the regions of a ` +
       `and b every millisecond (\`ClusterView.getPeer('c')\`) sees c suspected and down; then c is restarted. One sample ` +
-      `per observer (a, b) per trial; times in ms; the target column is the detection target: Suspected within (suspectAfter+1)×interval, ` +
+      `per observer (a, b) per trial; times in ms; the target column is the README's failure-detection bound: Suspected within (suspectAfter+1)×interval, ` +
       `Down within (downAfter+1)×interval.\n`,
     table(['interval', 'c seen', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'within target'], rows, 'llrrrrl'),
     `\nThe reader's lag behind the writer's own timestamp of each change (\`statusChangedMs\`, wall-clock ms, so ±1 ms): ` +

@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick] [-- --only read,counters]`: runs every benchmark
 // in scripts/bench/, each in a fresh process, one after the other, and writes
 // docs/BENCHMARKS.md: the machine, the command, each benchmark's tables, and
-// the performance targets marked met or missed with the measured figure.
+// the project's targets marked met or missed with the measured figure.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@
 // heal, all drawn from one printed seed. Checked:
 //   - after every heal, every live node sees every live peer healthy (and
 //     connected) within HEAL_BOUND_MS (derivation below and in docs/RELIABILITY.md);
-//   - a kill -9 is detected within the detection bounds: suspected within
+//   - a kill -9 is detected within the README's bounds ("Failure detection"): suspected within
 //     (suspectAfter+1) x interval, down within (downAfter+1) x interval;
 //   - during a partition the majority side keeps quorum at every sample and
 //     the minority side reports quorumAvailable:false once the peers across
@@ -41,7 +41,7 @@ const DOWN_AFTER = 5;
 const dialPolicy = { initialDelayMs: 100, maxDelayMs: 1000, breakerThreshold: 5, halfOpenAfterMs: 2000 };
 const HANDSHAKE_TIMEOUT_MS = 1000;
 const IDLE_TIMEOUT_MS = 2000;
-// Detection bounds for a kill -9: one interval past each missed-heartbeat threshold.
+// Detection bounds for a kill -9, as the README ("Failure detection") states them.
 const SUSPECT_BOUND_MS = (SUSPECT_AFTER + 1) * INTERVAL_MS;
 const DOWN_BOUND_MS = (DOWN_AFTER + 1) * INTERVAL_MS;
 // After a heal a link is back once a dial gets through. Worst case: a dial
