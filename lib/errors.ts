@@ -215,12 +215,13 @@ export const errorCodes = {
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
-type Table = typeof errorCodes;
+/** The shape of the error-code table. */
+export type ErrorCodeTable = typeof errorCodes;
 /** Error codes by name: `ErrorCode.RegionNotFound === 'ERR_REGION_NOT_FOUND'`. */
 export const ErrorCode = Object.fromEntries(Object.entries(errorCodes).map(([k, v]) => [k, v.code])) as {
-  readonly [K in keyof Table]: Table[K]['code'];
+  readonly [K in keyof ErrorCodeTable]: ErrorCodeTable[K]['code'];
 };
-export type ErrorCode = Table[keyof Table]['code'];
+export type ErrorCode = ErrorCodeTable[keyof ErrorCodeTable]['code'];
 
 const byCode = new Map<string, ErrorCodeInfo>(Object.values(errorCodes).map((e) => [e.code, e]));
 

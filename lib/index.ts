@@ -10,7 +10,16 @@
  *
  * @packageDocumentation
  */
-export { ClusterView, type ClusterSnapshot, type PeerSnapshot, type WatchHandle } from './view.js';
+export {
+  ClusterView,
+  type ClusterSnapshot,
+  type PeerSnapshot,
+  type WatchHandle,
+  type WatchOptions,
+  type Inspection,
+  type PeerDetails,
+  type NodeDetails,
+} from './view.js';
 export {
   PeerRegistry,
   type PeerStatusChange,
@@ -38,8 +47,21 @@ export {
   isErrorCode,
   ExitCode,
   type ErrorCodeInfo,
+  type ErrorCodeTable,
 } from './errors.js';
-export { RegionReader, RegionWriter, regionName, listRegionNames, type RegionInfo } from './region/index.js';
+export {
+  RegionReader,
+  RegionWriter,
+  RegionImage,
+  regionName,
+  listRegionNames,
+  type RegionInfo,
+  type RegionKey,
+  type WriterLiveness,
+  type HeaderFields,
+  type SlotFields,
+  type SlotRecord,
+} from './region/index.js';
 export { defaults } from './defaults.js';
 export {
   ClusterNode,

@@ -4,11 +4,11 @@
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { defaults } from './defaults.js';
 import { CommyError, ErrorCode } from './errors.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
-import { DEFAULT_MAX_FRAME_BYTES } from './protocol/frame.js';
 import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
 import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
@@ -134,9 +134,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       serverId: config.serverId,
       listen: config.listenAddress,
       keyring: this.keyring,
-      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
-      idleTimeoutMs: opts.idleTimeoutMs ?? Math.max(5000, config.heartbeatTimeoutMs * (config.downAfter + 1)),
-      maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
+      idleTimeoutMs:
+        opts.idleTimeoutMs ?? Math.max(defaults.minIdleTimeoutMs, config.heartbeatTimeoutMs * (config.downAfter + 1)),
+      maxFrameBytes: opts.maxFrameBytes ?? defaults.maxFrameBytes,
       admit: (hello) => this.admit(hello),
     };
     this.server = createServer((socket) => this.accept(socket));
@@ -448,7 +449,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const c = this.active.get(id);
     if (!c) return Promise.resolve({ error: 'not connected' });
     const requestId = this.nextRequestId++;
-    const timeoutMs = this.opts.requestTimeoutMs ?? Math.max(1000, 2 * this.config.heartbeatIntervalMs);
+    const timeoutMs =
+      this.opts.requestTimeoutMs ?? Math.max(defaults.minRequestTimeoutMs, 2 * this.config.heartbeatIntervalMs);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);

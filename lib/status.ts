@@ -131,6 +131,7 @@ export type RejectReasonName = (typeof rejectReasonNames)[number];
 
 type Pascal<S extends string> = S extends `${infer H}_${infer T}` ? `${Capitalize<H>}${Pascal<T>}` : Capitalize<S>;
 type Names = typeof rejectReasonNames;
+/** Each reject reason's name (PascalCase) and its counter slot in the region header. */
 type RejectReasonSlots = {
   readonly [I in keyof Names as I extends `${number}` ? Pascal<Names[I]> : never]: I extends `${infer N extends number}`
     ? N

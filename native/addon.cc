@@ -1,5 +1,5 @@
 // Node-API surface of the native core: thin methods only. Option checking and
-// API shaping live in lib/region.ts; this file converts types and errors.
+// API shaping live in lib/region/; this file converts types and errors.
 #include <napi.h>
 
 #include <cstring>

@@ -6,11 +6,9 @@
 //   cached strings, and must equal what the full slot decode gives.
 import { expect } from 'chai';
 import { ClusterView } from '../lib/view.js';
-import { PeerRegistry } from '../lib/registry/registry.js';
-import { parseConfig } from '../lib/registry/config.js';
 import { RegionReader, type RegionWriter } from '../lib/region/index.js';
 import { forkFixture } from '../harness/fixtures.js';
-import { uniqueKey } from '../harness/names.js';
+import { startTestRegistry } from '../harness/registry.js';
 import { seededRandom } from '../harness/random.js';
 
 const cleanups: (() => void)[] = [];
@@ -18,17 +16,8 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-// The same set-up as view.test.ts, kept in each file: mocha runs every file's root afterEach after every test,
-// so each file closes only what its own tests opened.
-function startRegistry(peers: string[], capacity = 8): PeerRegistry {
-  const key = uniqueKey('fp');
-  const r = new PeerRegistry(
-    parseConfig({ cluster: key.cluster, serverId: key.serverId, listen: '127.0.0.1:7101', peers, capacity }),
-  );
-  r.initialize();
-  cleanups.push(() => r.close({ unlink: true }));
-  return r;
-}
+const startRegistry = (peers: string[], capacity?: number) =>
+  startTestRegistry(cleanups, { prefix: 'fp', peers, capacity });
 
 function slotIndex(w: RegionWriter, id: string): number {
   for (let i = 0; i < w.capacity; i++) if (w.readSlot(i).serverId === id) return i;

@@ -4,39 +4,19 @@
 // collected (a real child process that forces collection).
 import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
-import { ClusterView, type ClusterSnapshot } from '../lib/view.js';
-import { PeerRegistry } from '../lib/registry/registry.js';
-import { parseConfig } from '../lib/registry/config.js';
+import { type ClusterSnapshot } from '../lib/view.js';
+import type { PeerRegistry } from '../lib/registry/registry.js';
 import { CommyError } from '../lib/errors.js';
 import { forkFixture } from '../harness/fixtures.js';
-import { uniqueKey } from '../harness/names.js';
+import { openTestView, startTestRegistry } from '../harness/registry.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function startRegistry(): PeerRegistry {
-  const key = uniqueKey('lt');
-  const r = new PeerRegistry(
-    parseConfig({
-      cluster: key.cluster,
-      serverId: key.serverId,
-      listen: '127.0.0.1:7101',
-      peers: ['b@127.0.0.1:7102', 'c@127.0.0.1:7103'],
-      capacity: 8,
-    }),
-  );
-  r.initialize();
-  cleanups.push(() => r.close({ unlink: true }));
-  return r;
-}
-
-function openView(r: PeerRegistry): ClusterView {
-  const v = ClusterView.open({ cluster: r.config.cluster, serverId: r.config.serverId });
-  cleanups.push(() => v.close());
-  return v;
-}
+const startRegistry = () => startTestRegistry(cleanups, { prefix: 'lt' });
+const openView = (r: PeerRegistry) => openTestView(cleanups, r);
 
 /** Fake interval timers and microtasks, so every tick of a watch runs inside clock.tick(). */
 function fakeClock(): ReturnType<typeof FakeTimers.install> {

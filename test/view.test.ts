@@ -10,27 +10,16 @@ import { parseConfig } from '../lib/registry/config.js';
 import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/status.js';
 import { forkFixture } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
+import { openTestView, startTestRegistry } from '../harness/registry.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function startRegistry(peers: unknown[] = ['b@127.0.0.1:7102', 'c@127.0.0.1:7103'], capacity = 8): PeerRegistry {
-  const key = uniqueKey('v');
-  const r = new PeerRegistry(
-    parseConfig({ cluster: key.cluster, serverId: key.serverId, listen: '127.0.0.1:7101', peers, capacity }),
-  );
-  r.initialize();
-  cleanups.push(() => r.close({ unlink: true }));
-  return r;
-}
-
-function openView(r: PeerRegistry): ClusterView {
-  const v = ClusterView.open({ cluster: r.config.cluster, serverId: r.config.serverId });
-  cleanups.push(() => v.close());
-  return v;
-}
+const startRegistry = (peers?: unknown[], capacity?: number) =>
+  startTestRegistry(cleanups, { prefix: 'v', peers, capacity });
+const openView = (r: PeerRegistry) => openTestView(cleanups, r);
 
 describe('ClusterView.snapshot()', () => {
   it('returns exactly the `commy status --json` object', () => {

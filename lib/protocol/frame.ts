@@ -1,10 +1,11 @@
 // Length-prefixed framing: [u32 BE length][u8 type][body][tag?]. The decoder
 // refuses a declared length above maxFrameBytes before buffering any of it.
+import { defaults } from '../defaults.js';
 import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from './errors.js';
 
 export const FRAME_HEADER_BYTES = 4;
-export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_FRAME_BYTES = defaults.maxFrameBytes;
 
 export interface RawFrame {
   type: number;

@@ -34,6 +34,7 @@ export class RegionImage {
   private listenBytes: Buffer = Buffer.alloc(0);
   private listenText = '';
 
+  /** @internal Made by a region handle's summary() and detail(). */
   constructor(native: NativeRegion, capacity: number, detail: boolean) {
     this.native = native;
     this.detail = detail;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { defaults } from '../defaults.js';
 import { ConfigError } from '../errors.js';
+import { maxIdLength } from '../region/layout.js';
 
 export interface StaticPeer {
   /** Undefined for a plain "host:port" peer until the handshake tells its id. */
@@ -50,8 +51,8 @@ const idPattern = /^[A-Za-z0-9._-]+$/;
 export function validateId(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new ConfigError(field, `must be a string, got ${describe(value)}`);
   if (value.length === 0) throw new ConfigError(field, 'must not be empty');
-  if (value.length > defaults.maxIdLength)
-    throw new ConfigError(field, `must be at most ${defaults.maxIdLength} characters, got ${value.length}`);
+  if (value.length > maxIdLength)
+    throw new ConfigError(field, `must be at most ${maxIdLength} characters, got ${value.length}`);
   if (!idPattern.test(value))
     throw new ConfigError(field, `may only contain letters, digits, ".", "_" and "-", got ${JSON.stringify(value)}`);
   return value;
