@@ -130,7 +130,7 @@ cli_smoke() {
     printf -- '--- commy ls --json exits %s\n' "$rc"
     cat "$WINE_LOGS/ls.out" "$WINE_LOGS/ls.err"
     node -e 'const l = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).filter((x) => x.cluster === process.argv[2]);
-      process.exit(l.map((x) => x.serverId).join() === "a,b" && l.every((x) => x.writer.alive && x.peers.total === 1) ? 0 : 1);' \
+      process.exit(l.map((x) => x.serverId).join() === "a,b" && l.every((x) => x.writer.alive && x.peers.total === 2) ? 0 : 1);' \
       "$WINE_LOGS/ls.out" "$cluster" || ok=0
     kill -INT "${pid[a]}"
     rc=0
