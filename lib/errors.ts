@@ -176,12 +176,14 @@ export const errorCodes = {
   RegionUntrusted: {
     code: 'ERR_REGION_UNTRUSTED',
     exitCode: R,
-    meaning: 'the region is owned by another user or writable by others, so it is refused',
+    meaning:
+      'the region is not owned by the expected account (yours, or the `owner` you named), is writable by others, or is not a regular shared-memory object (a FIFO, a link): it is refused; the message names its owner',
   },
   RegionAccessDenied: {
     code: 'ERR_REGION_ACCESS_DENIED',
     exitCode: R,
-    meaning: "the OS denied access to the region: run as the writer's user (or a member of its group)",
+    meaning:
+      'the OS denied access to the region: it was not granted to you; the agent grants a group with `readers`, and you name the owner with `--owner`',
   },
   RegionPrivilege: {
     code: 'ERR_REGION_PRIVILEGE',
@@ -207,6 +209,12 @@ export const errorCodes = {
     code: 'ERR_REGION_EXISTS',
     exitCode: R,
     meaning: 'the region name is already taken',
+  },
+  RegionNoSpace: {
+    code: 'ERR_REGION_NO_SPACE',
+    exitCode: R,
+    meaning:
+      'the shared-memory filesystem has no room for the region (the message gives the bytes needed and free): enlarge /dev/shm (`docker run --shm-size`), remove stale regions, or lower `capacity`',
   },
   RegionOs: {
     code: 'ERR_REGION_OS',

@@ -40,6 +40,11 @@ std::string stringArg(const Napi::Object& o, const char* key) {
   return v.As<Napi::String>().Utf8Value();
 }
 
+// An absent (undefined) option reads as "".
+std::string optionalStringArg(const Napi::Object& o, const char* key) {
+  return o.Get(key).IsUndefined() ? std::string() : stringArg(o, key);
+}
+
 bool boolArg(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
@@ -398,6 +403,7 @@ class Addon : public Napi::Addon<Addon> {
     c.cluster = stringArg(o, "cluster");
     c.serverId = stringArg(o, "serverId");
     c.global = boolArg(o, "global");
+    c.readers = optionalStringArg(o, "readers");
     Napi::Value cap = o.Get("capacity");
     if (!cap.IsNumber()) throwCode(env, code::kInvalidArg, "capacity must be a number");
     c.capacity = cap.As<Napi::Number>().Uint32Value();
@@ -419,6 +425,7 @@ class Addon : public Napi::Addon<Addon> {
     op.serverId = stringArg(o, "serverId");
     op.global = boolArg(o, "global");
     op.writable = boolArg(o, "writable");
+    op.owner = optionalStringArg(o, "owner");
     Error e;
     auto r = Region::open(op, e);
     if (!r) throwError(env, e);
@@ -428,8 +435,13 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value OpenByName(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) throwCode(env, code::kInvalidArg, "name must be a string");
+    std::string owner;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsString()) throwCode(env, code::kInvalidArg, "owner must be a string");
+      owner = info[1].As<Napi::String>().Utf8Value();
+    }
     Error e;
-    auto r = Region::openByName(info[0].As<Napi::String>().Utf8Value(), false, e);
+    auto r = Region::openByName(info[0].As<Napi::String>().Utf8Value(), false, owner, e);
     if (!r) throwError(env, e);
     return Wrap(env, std::move(r));
   }

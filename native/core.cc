@@ -135,8 +135,6 @@ void freeAllSlots(uint8_t* base, uint32_t headerSize, uint32_t slotSize, uint32_
   static const uint8_t zeros[slot::kDataSize] = {0};
   for (uint32_t i = 0; i < capacity; i++) {
     uint8_t* s = base + headerSize + uint64_t{i} * slotSize;
-    uint64_t seq = loadU64(s + slot::kSeq);
-    if (seq & 1) storeU64(s + slot::kSeq, seq + 1);  // a dead writer left it odd
     // Keep the slot generation rising so readers notice the reuse.
     uint64_t gen = loadU64(s + slot::kData + slot_data::kGeneration);
     uint8_t fresh[slot::kDataSize];
@@ -176,8 +174,6 @@ void reinitializeRegion(uint8_t* base, const Layout& layout, uint32_t pid, uint6
   storeU32(base + header::kState, static_cast<uint32_t>(RegionState::kInitializing));
   freeAllSlots(base, layout.headerSize, layout.slotSize, layout.capacity);
   uint8_t zeros[header::kDataSize] = {0};
-  uint64_t hseq = loadU64(base + header::kSeq);
-  if (hseq & 1) storeU64(base + header::kSeq, hseq + 1);
   seqlockWrite(base + header::kSeq, base + header::kData, zeros, header::kDataSize);
   storeU32(base + header::kWriterPid, pid);
   storeU64(base + header::kWriterStartMs, nowMs);
@@ -187,16 +183,19 @@ void reinitializeRegion(uint8_t* base, const Layout& layout, uint32_t pid, uint6
 }
 
 void seqlockWrite(uint8_t* seqAddr, uint8_t* dst, const uint8_t* src, size_t bytes) {
-  // Only the single writer (it holds the OS lock) ever stores seq.
+  // Only the single writer (it holds the OS lock) ever stores seq. A seq
+  // already odd was left so by a writer that died mid-write (we are taking
+  // its region over): it stays odd until the data is rewritten, so no reader
+  // can accept the half-written bytes in between.
   uint64_t seq = loadU64(seqAddr);
-  storeU64(seqAddr, seq + 1);
+  if ((seq & 1) == 0) storeU64(seqAddr, ++seq);
   std::atomic_thread_fence(std::memory_order_release);
   for (size_t i = 0; i < bytes; i += 8) {
     uint64_t w;
     std::memcpy(&w, src + i, 8);
     storeU64(dst + i, w);
   }
-  storeU64(seqAddr, seq + 2, std::memory_order_release);
+  storeU64(seqAddr, seq + 1, std::memory_order_release);
 }
 
 bool seqlockRead(const uint8_t* seqAddr, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) {

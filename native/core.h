@@ -37,6 +37,7 @@ static_assert(std::atomic_ref<uint32_t>::is_always_lock_free, "u32 atomics must 
   X(kReadOnly, "ERR_REGION_READ_ONLY")          \
   X(kContended, "ERR_REGION_READ_CONTENDED")    \
   X(kExists, "ERR_REGION_EXISTS")               \
+  X(kNoSpace, "ERR_REGION_NO_SPACE")            \
   X(kOs, "ERR_REGION_OS")
 
 namespace code {

@@ -17,6 +17,7 @@ struct Mapping {
   size_t size = 0;
   bool writable = false;
   bool writerLock = false;  // this mapping holds the writer lock
+  bool unnamed = false;     // created but not yet published under `name` (see publish)
   std::string name;         // OS object name
 #if defined(_WIN32)
   void* mapHandle = nullptr;
@@ -30,12 +31,32 @@ struct Mapping {
 // macOS's 31 chars). Windows: "Local\commy-<hash>" or "Global\commy-<hash>".
 std::string objectName(const std::string& cluster, const std::string& serverId, bool global);
 
-// Creates a new object of `size` bytes, owner-only, and maps it read-write.
-// Fails with kExists when the name is taken.
-bool createNew(const std::string& name, size_t size, Mapping& out, Error& err);
-// Maps an existing object. A writer requires it to be owned by us with no
-// group/other access; a reader requires it not to be writable by others.
-bool openExisting(const std::string& name, bool writable, bool forWriter, Mapping& out, Error& err);
+// Who may read a region besides its owner, and whose region a reader
+// expects. Names are resolved by the OS layer; an unknown one fails with
+// kInvalidArg naming it.
+struct Access {
+  // Creating: a principal granted read-only access. POSIX: a group name (or
+  // numeric gid): the object is mode 0640, owned by that group. Windows: an
+  // account or group name, given read access in the DACL. Empty: owner only.
+  std::string readers;
+  // Opening: the account that must own the object. POSIX: a user name or a
+  // numeric uid; Windows: an account name. Empty: this process's account.
+  // An object owned by anyone else is refused with kUntrusted naming its owner.
+  std::string owner;
+};
+
+// Creates a new object of `size` bytes (memory reserved, so a full /dev/shm
+// fails here and not later with SIGBUS), owner-only unless `access.readers`
+// grants reading, with the writer lock held, and maps it read-write. Fails
+// with kExists when the name is taken, kNoSpace when the memory is not there.
+bool createNew(const std::string& name, size_t size, const Access& access, Mapping& out, Error& err);
+// Maps an existing object, refusing at once (before any call that can block)
+// anything that is not a regular object, and anything not owned by the
+// expected account (`access.owner`; a writer always expects itself). A writer
+// also requires that no one else may write; a reader that no other account
+// may write.
+bool openExisting(const std::string& name, bool writable, bool forWriter, const Access& access, Mapping& out,
+                  Error& err);
 // Takes the writer lock (flock / named mutex). Fails with kWriterAlive while a
 // live process holds it.
 bool lockWriter(Mapping& m, Error& err);
@@ -45,11 +66,25 @@ bool writerAlive(Mapping& m);
 bool replaced(const Mapping& m);
 void close(Mapping& m);
 bool unlink(const std::string& name, Error& err);
+// Applies `access.readers` to an object this writer took over (POSIX: mode
+// 0600, or 0640 owned by the readers group; Windows: the DACL).
+bool grant(Mapping& m, const Access& access, Error& err);
+// Gives the object made by createNew its name, once the caller has
+// initialized it. Where the OS can (Linux: an O_TMPFILE object, linked in),
+// the name appears only now, with the lock held and the region complete, so
+// no other process ever sees a half-made region or can race for it: kExists
+// if the name was taken meanwhile. `replace` (after retire) swaps it in for
+// the retired object atomically. Elsewhere the object was named at creation
+// and this does nothing.
+bool publish(Mapping& m, bool replace, Error& err);
 // Gives up a dead writer's object whose layout cannot be reused (`shape`
-// says what it holds) and closes m, so that a new object can take the name.
-// POSIX unlinks the name (readers still mapping the old object see its
-// writer dead and reopen by name). Windows cannot: the name lives while any
-// reader holds a handle, so it fails with kBadLayout and says what to do.
+// says what it holds), so that a new object can take the name. Where publish
+// can replace atomically (Linux), m stays open, so its lock keeps every other
+// would-be writer out until the caller has published the new object with
+// `replace` and then closes m. Other POSIX systems unlink the name and close
+// m (readers still mapping the old object see its writer dead and reopen by
+// name). Windows cannot: the name lives while any reader holds a handle, so
+// it closes m and fails with kBadLayout, saying what to do.
 bool retire(Mapping& m, const std::string& shape, Error& err);
 // Names of commy objects on this host, where the OS can list them.
 bool listNames(std::vector<std::string>& out);

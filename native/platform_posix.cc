@@ -1,12 +1,17 @@
-// POSIX regions: shm_open + mmap, owner-only 0600, liveness by flock.
-// Linux is tested; the calls are the portable subset macOS also has.
+// POSIX regions: shm_open + mmap, owner-only 0600 (0640 with a readers
+// group), liveness by flock, memory reserved at creation. Linux creates each
+// object unnamed (O_TMPFILE in /dev/shm) and links it in once it is locked
+// and complete; other systems use the portable shm_open subset macOS has.
 #if !defined(_WIN32)
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,38 +59,213 @@ std::string objectName(const std::string& cluster, const std::string& serverId, 
   return buf;
 }
 
-bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
-  int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
-  if (fd < 0) return osError(err, "shm_open(create)", name, errno);
-  // Lock before anything else so that no other would-be writer can take over
-  // the half-made object; only a reader's probe can hold it, for microseconds.
-  out.fd = fd;
-  out.name = name;
-  if (!lockWriter(out, err)) {
+namespace {
+
+#if defined(__linux__)
+constexpr const char* kShmDir = "/dev/shm";
+std::string shmPath(const std::string& name) { return std::string(kShmDir) + name; }
+#endif
+
+// Whether this host can make unnamed objects in the shm directory (Linux with
+// O_TMPFILE on tmpfs, and /proc to link them in); probed once.
+bool unnamedObjects() {
+#if defined(__linux__)
+  static const bool yes = [] {
+    int fd = ::open(kShmDir, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR);
+    if (fd < 0) return false;
+    struct stat st;
+    bool proc = ::stat(("/proc/self/fd/" + std::to_string(fd)).c_str(), &st) == 0;
     ::close(fd);
-    out.fd = -1;
-    return false;
-  }
-  // The umask may have cleared bits we need: set exactly 0600.
-  if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    int e = errno;
-    ::close(fd);
-    out.fd = -1;
-    shm_unlink(name.c_str());
-    return osError(err, "sizing", name, e);
-  }
-  if (!mapFd(fd, size, true, out, name, err)) {
-    ::close(fd);
-    out.fd = -1;
-    out.writerLock = false;
-    return false;
-  }
+    return proc;
+  }();
+  return yes;
+#else
+  return false;
+#endif
+}
+
+std::string modeString(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// "uid 65534 (nobody)": numbers for the record, a name for people.
+std::string describeUid(uid_t uid) {
+  std::string out = "uid " + std::to_string(uid);
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found) out += std::string(" (") + pw.pw_name + ")";
+  return out;
+}
+
+bool allDigits(const std::string& s) {
+  if (s.empty() || s.size() > 9) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
   return true;
 }
 
-bool openExisting(const std::string& name, bool writable, bool forWriter, Mapping& out, Error& err) {
-  int fd = shm_open(name.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-  if (fd < 0) return osError(err, "shm_open", name, errno);
+// The uid an `owner` names: a user name or a numeric uid; empty = ourselves.
+bool resolveOwner(const std::string& owner, uid_t& uid, Error& err) {
+  if (owner.empty()) {
+    uid = geteuid();
+    return true;
+  }
+  if (allDigits(owner)) {
+    uid = static_cast<uid_t>(std::stoul(owner));
+    return true;
+  }
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  if (getpwnam_r(owner.c_str(), &pw, buf, sizeof(buf), &found) != 0 || !found)
+    return err.set(code::kInvalidArg, "owner \"" + owner + "\": no such user on this host");
+  uid = pw.pw_uid;
+  return true;
+}
+
+bool resolveGroup(const std::string& group, gid_t& gid, Error& err) {
+  if (allDigits(group)) {
+    gid = static_cast<gid_t>(std::stoul(group));
+    return true;
+  }
+  struct group gr, *found = nullptr;
+  char buf[8192];
+  if (getgrnam_r(group.c_str(), &gr, buf, sizeof(buf), &found) != 0 || !found)
+    return err.set(code::kInvalidArg, "readers \"" + group + "\": no such group on this host");
+  gid = gr.gr_gid;
+  return true;
+}
+
+// Permissions: exactly 0600, or 0640 owned by the readers group, whatever the umask.
+bool setAccess(int fd, const std::string& name, const Access& access, Error& err) {
+  mode_t mode = S_IRUSR | S_IWUSR;
+  if (!access.readers.empty()) {
+    gid_t gid;
+    if (!resolveGroup(access.readers, gid, err)) return false;
+    if (fchown(fd, static_cast<uid_t>(-1), gid) != 0) {
+      int e = errno;
+      return err.set(e == EPERM ? code::kAccessDenied : code::kOs,
+                     "cannot give group \"" + access.readers + "\" read access to region " + name + ": " +
+                         std::strerror(e) + (e == EPERM ? " (this account must be a member of that group)" : ""));
+    }
+    mode |= S_IRGRP;
+  }
+  if (fchmod(fd, mode) != 0) return osError(err, "fchmod", name, errno);
+  return true;
+}
+
+// Permissions, then every byte reserved, so that a short /dev/shm fails here
+// with the figures rather than with SIGBUS at the first write to a page
+// tmpfs cannot back.
+bool prepareObject(int fd, const std::string& name, size_t size, const Access& access, Error& err) {
+  if (!setAccess(fd, name, access, err)) return false;
+  int e = posix_fallocate(fd, 0, static_cast<off_t>(size));
+  if (e == 0) return true;
+  if (e == ENOSPC || e == EFBIG) {
+    std::string room;
+#if defined(__linux__)
+    struct statvfs vfs;
+    if (statvfs(kShmDir, &vfs) == 0)
+      room = ", and /dev/shm has " + std::to_string(uint64_t{vfs.f_bavail} * vfs.f_frsize) + " bytes free of " +
+             std::to_string(uint64_t{vfs.f_blocks} * vfs.f_frsize);
+#endif
+    return err.set(code::kNoSpace, "cannot reserve the " + std::to_string(size) + " bytes region " + name + " needs" +
+                                       room +
+                                       ": make the shared-memory filesystem larger (docker run --shm-size), remove "
+                                       "stale regions (commy ls), or lower \"capacity\"");
+  }
+  if (e == EOPNOTSUPP || e == EINVAL) {
+    // A filesystem without fallocate: size it at least (the pages stay lazy).
+    if (ftruncate(fd, static_cast<off_t>(size)) == 0) return true;
+    e = errno;
+  }
+  return osError(err, "reserving memory for", name, e);
+}
+
+}  // namespace
+
+bool createNew(const std::string& name, size_t size, const Access& access, Mapping& out, Error& err) {
+  int fd = -1;
+  bool unnamed = false;
+#if defined(__linux__)
+  // Unnamed until publish(): nobody can open, lock, truncate or unlink it
+  // while it is being made.
+  if (unnamedObjects()) {
+    fd = ::open(kShmDir, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR);
+    if (fd < 0) return osError(err, "creating (O_TMPFILE in /dev/shm)", name, errno);
+    unnamed = true;
+  }
+#endif
+  if (fd < 0) {
+    fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+    if (fd < 0) return osError(err, "shm_open(create)", name, errno);
+  }
+  out.fd = fd;
+  out.name = name;
+  out.unnamed = unnamed;
+  auto fail = [&]() {
+    ::close(fd);
+    out.fd = -1;
+    out.writerLock = false;
+    if (!unnamed) shm_unlink(name.c_str());
+    return false;
+  };
+  // Named objects: lock before anything else, so that no other would-be
+  // writer takes over the half-made object (only a reader's probe can hold
+  // the lock, for microseconds).
+  if (!lockWriter(out, err)) return fail();
+  if (!prepareObject(fd, name, size, access, err)) return fail();
+  if (!mapFd(fd, size, true, out, name, err)) return fail();
+  return true;
+}
+
+bool grant(Mapping& m, const Access& access, Error& err) { return setAccess(m.fd, m.name, access, err); }
+
+bool publish(Mapping& m, bool replace, Error& err) {
+  if (!m.unnamed) return true;
+#if defined(__linux__)
+  const std::string path = shmPath(m.name);
+  const std::string self = "/proc/self/fd/" + std::to_string(m.fd);
+  if (!replace) {
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      return osError(err, "linking", m.name, errno);
+  } else {
+    // Link under a name of our own, then rename over the retired object:
+    // readers opening the name see the old object or the new, never none.
+    const std::string tmp = path + ".new-" + std::to_string(getpid());
+    ::unlink(tmp.c_str());
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      return osError(err, "linking", m.name, errno);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      int e = errno;
+      ::unlink(tmp.c_str());
+      return osError(err, "renaming into", m.name, e);
+    }
+  }
+  m.unnamed = false;
+  return true;
+#else
+  (void)replace;
+  return err.set(code::kOs, "unnamed regions exist only on Linux");
+#endif
+}
+
+bool openExisting(const std::string& name, bool writable, bool forWriter, const Access& access, Mapping& out,
+                  Error& err) {
+  uid_t expected;
+  if (!resolveOwner(forWriter ? std::string() : access.owner, expected, err)) return false;
+  // O_NONBLOCK: a FIFO (or device) squatting the name must not block the
+  // open; it is refused below, before any call that could block on it.
+  int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW;
+#if defined(__linux__)
+  flags |= O_NONBLOCK;
+#endif
+  int fd = shm_open(name.c_str(), flags, 0);
+  if (fd < 0) {
+    if (errno == ELOOP) return err.set(code::kUntrusted, "refusing region " + name + ": the name is a symbolic link");
+    return osError(err, "shm_open", name, errno);
+  }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -94,20 +274,23 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, Mappin
   }
   std::string why;
   if (!S_ISREG(st.st_mode))
-    why = "it is not a regular shared-memory object";
-  else if (forWriter && st.st_uid != geteuid())
     why =
-        "it is owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " + std::to_string(geteuid());
-  else if (forWriter && (st.st_mode & 077) != 0)
-    why = "its mode allows group/other access";
-  else if ((st.st_mode & 022) != 0)
+        S_ISFIFO(st.st_mode) ? "it is a FIFO, not a shared-memory object" : "it is not a regular shared-memory object";
+  else if (st.st_uid != expected)
+    why = "it is owned by " + describeUid(st.st_uid) + ", not by " + describeUid(expected) +
+          (forWriter ? "; another account created it first"
+                     : (access.owner.empty() ? " (this process's account; name the owner to read another account's "
+                                               "region: --owner, or owner in ClusterView.open)"
+                                             : ""));
+  else if (forWriter && (st.st_mode & (S_IWGRP | S_IRWXO)) != 0)
+    why = "its mode allows other users more than group read access";
+  else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
     why = "its mode lets other users write to it";
   if (!why.empty()) {
     ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return err.set(code::kUntrusted, "refusing region " + name + " (mode " + mode + "): " + why +
-                                         ". Remove it (/dev/shm" + name + " on Linux) if it is not yours");
+    return err.set(code::kUntrusted, "refusing region " + name + " (mode " + modeString(st.st_mode) + "): " + why +
+                                         ". If it is not a region of the expected account, remove it (/dev/shm" + name +
+                                         " on Linux)");
   }
   uint64_t max = totalSizeFor(kMaxCapacity) * 2;
   if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > max) {
@@ -116,8 +299,9 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, Mappin
                    "region " + name + " is " + std::to_string(st.st_size) + " bytes, larger than any valid region");
   }
   if (st.st_size == 0) {
-    // Either a writer is between shm_open and ftruncate (it holds the lock),
-    // or one died there. A would-be writer removes a dead one's leftover.
+    // Either a writer (on a system without unnamed objects) is between
+    // shm_open and sizing it (it holds the lock), or one died there. A
+    // would-be writer removes a dead one's leftover.
     bool leftover = forWriter && flock(fd, LOCK_EX | LOCK_NB) == 0;
     ::close(fd);
     if (leftover) {
@@ -157,7 +341,11 @@ bool writerAlive(Mapping& m) {
 }
 
 bool replaced(const Mapping& m) {
-  int fd = shm_open(m.name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+#if defined(__linux__)
+  flags |= O_NONBLOCK;  // whatever now squats the name must not block us
+#endif
+  int fd = shm_open(m.name.c_str(), flags, 0);
   if (fd < 0) return true;
   struct stat a, b;
   bool differ = fstat(fd, &a) != 0 || fstat(m.fd, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev;
@@ -179,7 +367,8 @@ bool unlink(const std::string& name, Error& err) {
 }
 
 bool retire(Mapping& m, const std::string&, Error&) {
-  Error ignored;  // already gone is fine: the next create takes the name
+  if (unnamedObjects()) return true;  // kept open and locked until publish() replaces it
+  Error ignored;                      // already gone is fine: the next create takes the name
   unlink(m.name, ignored);
   close(m);
   return true;

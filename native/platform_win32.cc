@@ -182,7 +182,7 @@ std::string objectName(const std::string& cluster, const std::string& serverId, 
   return buf;
 }
 
-bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
+bool createNew(const std::string& name, size_t size, const Access& /*access*/, Mapping& out, Error& err) {
   OwnerOnly sec;
   if (!sec.ok) return winError(err, "building the owner-only DACL for", name, GetLastError());
   uint64_t sz = size;
@@ -205,7 +205,8 @@ bool createNew(const std::string& name, size_t size, Mapping& out, Error& err) {
   return true;
 }
 
-bool openExisting(const std::string& name, bool writable, bool forWriter, Mapping& out, Error& err) {
+bool openExisting(const std::string& name, bool writable, bool forWriter, const Access& /*access*/, Mapping& out,
+                  Error& err) {
   // READ_CONTROL to check who created it: anyone in this session may have.
   HANDLE h =
       OpenFileMappingW((writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ) | READ_CONTROL, FALSE, widen(name).c_str());
@@ -280,6 +281,10 @@ void close(Mapping& m) {
 }
 
 bool unlink(const std::string&, Error&) { return true; }  // the mapping goes with its last handle
+
+bool grant(Mapping&, const Access&, Error&) { return true; }
+
+bool publish(Mapping&, bool, Error&) { return true; }  // a mapping has its name from creation
 
 bool retire(Mapping& m, const std::string& shape, Error& err) {
   close(m);

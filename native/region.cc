@@ -40,17 +40,30 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
   const size_t size = static_cast<size_t>(totalSizeFor(o.capacity));
   std::unique_ptr<Region> r(new Region());
   if (tookOver) *tookOver = false;
+  os::Access access;
+  access.readers = o.readers;
+  // A retired object (a dead writer's, of another shape), held open and
+  // locked until its replacement is published; closed on every way out.
+  os::Mapping retired;
+  struct CloseRetired {
+    os::Mapping& m;
+    ~CloseRetired() { os::close(m); }
+  } closeRetired{retired};
   for (int attempt = 0; attempt < 3; attempt++) {
-    if (os::createNew(name, size, r->map_, err)) {
+    if (os::createNew(name, size, access, r->map_, err)) {
       initializeRegion(r->map_.base, o.capacity, o.cluster, o.serverId, os::currentPid(), os::wallClockMs());
       Error e2;
       if (!validateRegion(r->map_.base, r->map_.size, r->layout_, e2)) return fail(err, e2.code, e2.message);
-      return r;
+      // Complete and locked: only now does the name lead to it.
+      if (os::publish(r->map_, retired.base != nullptr, err)) return r;
+      os::close(r->map_);
+      if (err.code != code::kExists) return nullptr;
+    } else if (err.code != code::kExists) {
+      return nullptr;
     }
-    if (err.code != code::kExists) return nullptr;
     // The name is taken: refuse if its writer lives, otherwise take it over.
     os::Mapping m;
-    if (!os::openExisting(name, true, true, m, err)) {
+    if (!os::openExisting(name, true, true, os::Access{}, m, err)) {
       if (err.code == code::kNotFound) continue;  // vanished meanwhile: create again
       return nullptr;
     }
@@ -74,7 +87,12 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
     bool valid = validateRegion(m.base, m.size, l, invalid);
     if (valid && l.capacity == o.capacity && l.cluster == o.cluster && l.serverId == o.serverId &&
         l.headerSize == header::kSize && l.slotSize == slot::kSize) {
-      // Same shape: reuse in place so readers that still map it follow along.
+      // Same shape: reuse in place so readers that still map it follow along,
+      // with this writer's access rules.
+      if (!os::grant(m, access, err)) {
+        os::close(m);
+        return nullptr;
+      }
       reinitializeRegion(m.base, l, os::currentPid(), os::wallClockMs());
       r->map_ = m;
       r->layout_ = l;
@@ -84,14 +102,19 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
     // Another shape (or garbage we own): retire the object so the next
     // attempt creates a fresh one; each OS says whether it can.
     if (!os::retire(m, valid ? "capacity " + std::to_string(l.capacity) : invalid.message, err)) return nullptr;
+    os::close(retired);
+    retired = m;  // still open where publish can replace it; else already closed
     if (tookOver) *tookOver = true;
   }
   return fail(err, code::kWriterAlive, "could not create region " + name + ": another writer keeps racing for it");
 }
 
-std::unique_ptr<Region> Region::openByName(const std::string& name, bool writable, Error& err) {
+std::unique_ptr<Region> Region::openByName(const std::string& name, bool writable, const std::string& owner,
+                                           Error& err) {
   std::unique_ptr<Region> r(new Region());
-  if (!os::openExisting(name, writable, false, r->map_, err)) return nullptr;
+  os::Access access;
+  access.owner = owner;
+  if (!os::openExisting(name, writable, false, access, r->map_, err)) return nullptr;
   if (!validateRegion(r->map_.base, r->map_.size, r->layout_, err)) return nullptr;  // ~Region unmaps
   return r;
 }
@@ -99,7 +122,7 @@ std::unique_ptr<Region> Region::openByName(const std::string& name, bool writabl
 std::unique_ptr<Region> Region::open(const OpenOptions& o, Error& err) {
   if (!checkIds(o.cluster, o.serverId, err)) return nullptr;
   const std::string name = os::objectName(o.cluster, o.serverId, o.global);
-  auto r = openByName(name, o.writable, err);
+  auto r = openByName(name, o.writable, o.owner, err);
   if (!r) return nullptr;
   if (r->layout_.cluster != o.cluster || r->layout_.serverId != o.serverId)
     return fail(err, code::kMismatch,

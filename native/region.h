@@ -27,17 +27,20 @@ class Region {
     std::string cluster, serverId;
     uint32_t capacity = 0;
     bool global = false;
+    std::string readers;  // see os::Access
   };
   struct OpenOptions {
     std::string cluster, serverId;
     bool global = false;
     bool writable = false;  // lets a non-writer add to counters
+    std::string owner;      // see os::Access
   };
 
   static std::unique_ptr<Region> create(const CreateOptions& o, Error& err, bool* tookOver = nullptr);
   static std::unique_ptr<Region> open(const OpenOptions& o, Error& err);
   // Opens an OS object by its name (as listed by os::listNames).
-  static std::unique_ptr<Region> openByName(const std::string& name, bool writable, Error& err);
+  static std::unique_ptr<Region> openByName(const std::string& name, bool writable, const std::string& owner,
+                                            Error& err);
   ~Region();
 
   void close();

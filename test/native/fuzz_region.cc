@@ -145,7 +145,7 @@ void throughTheOs(const uint8_t* data, size_t size, bool memValid, const Layout&
   ::close(fd);
 
   Error err;
-  std::unique_ptr<Region> r = Region::openByName(name, false, err);
+  std::unique_ptr<Region> r = Region::openByName(name, false, "", err);
   if (!r) {
     FUZZ_CHECK(knownCode(err.code) && !err.message.empty());
     FUZZ_CHECK(!memValid);

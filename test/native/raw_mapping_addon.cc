@@ -67,9 +67,13 @@ class TestAddon : public Napi::Addon<TestAddon> {
     if (bytes.Length() < 1) throwCode(env, code::kInvalidArg, "bytes must not be empty");
     auto m = std::make_unique<os::Mapping>();
     Error e;
-    if (!os::createNew(info[0].As<Napi::String>().Utf8Value(), bytes.Length(), *m, e))
+    if (!os::createNew(info[0].As<Napi::String>().Utf8Value(), bytes.Length(), os::Access{}, *m, e))
       throwCode(env, e.code, e.message);
-    std::memcpy(m->base, bytes.Data(), bytes.Length());
+    std::memcpy(m->base, bytes.Data(), bytes.Length());  // complete before it has a name
+    if (!os::publish(*m, false, e)) {
+      os::close(*m);
+      throwCode(env, e.code, e.message);
+    }
     return raw_.New({Napi::External<os::Mapping>::New(env, m.release())});
   }
 

@@ -163,7 +163,7 @@ std::unique_ptr<Region> openRegion(const Key& k, bool writable, Error& err) {
 struct RawMapping {
   explicit RawMapping(const std::string& name) {
     Error err;
-    ok = os::openExisting(name, true, false, m, err);
+    ok = os::openExisting(name, true, false, os::Access{}, m, err);
     if (!ok) std::fprintf(stderr, "raw mapping of %s failed: %s\n", name.c_str(), err.message.c_str());
   }
   ~RawMapping() { os::close(m); }
@@ -361,7 +361,7 @@ TEST(create_open_close) {
 
   // Lookup by OS name, as `commy ls` does.
   Error berr;
-  auto byName = Region::openByName(k.name, false, berr);
+  auto byName = Region::openByName(k.name, false, "", berr);
   CHECK(byName != nullptr && byName->layout().serverId == k.serverId);
   byName.reset();
 #if defined(__linux__)
@@ -426,7 +426,7 @@ TEST(bad_arguments_are_refused) {
   CHECK(openRegion(makeKey("never-created"), false, e) == nullptr);
   CHECK_CODE(e, code::kNotFound);
   Error e2;
-  CHECK(Region::openByName(os::objectName("no", "such", false), false, e2) == nullptr);
+  CHECK(Region::openByName(os::objectName("no", "such", false), false, "", e2) == nullptr);
   CHECK_CODE(e2, code::kNotFound);
 }
 
@@ -1093,6 +1093,12 @@ TEST(takeover_keeps_seqlocks_monotonic) {
   CHECK(wi.pid == os::currentPid());
   CHECK(wi.generation > genBefore);
 
+  // A seq the dead writer left odd stays odd until its data is rewritten:
+  // the takeover's one write moves it straight to the next even value, so
+  // no reader ever sees an even seq over the half-written bytes. (Making it
+  // even first and then writing would end 3 past it.)
+  CHECK(loadU64(raw.slot(2) + slot::kSeq) == seqBefore[2] + 1);
+  CHECK(loadU64(raw.m.base + header::kSeq) == hseqBefore + 1);
   for (uint32_t i = 0; i < kCap; i++) {
     uint64_t s = loadU64(raw.slot(i) + slot::kSeq);
     CHECK(s % 2 == 0);
@@ -1228,7 +1234,8 @@ TEST(hostile_objects_are_refused) {
   {  // Garbage in an object we own: readers refuse it, a writer replaces it.
     Key k = makeKey("garbage");
     os::Mapping m;
-    CHECK(os::createNew(k.name, static_cast<size_t>(totalSizeFor(2)), m, err));
+    CHECK(os::createNew(k.name, static_cast<size_t>(totalSizeFor(2)), os::Access{}, m, err));
+    CHECK(os::publish(m, false, err));
     std::memset(m.base, 0x5A, m.size);
     os::close(m);
     Error e;
@@ -1313,7 +1320,8 @@ TEST(hostile_objects_are_refused) {
     CHECK_CODE(e2, code::kUntrusted);
     os::unlink(k.name, err);
   }
-  {  // Group-readable: a reader may map it, a writer must not adopt it.
+  {  // Group-readable (a readers group): a reader may map it; the writer adopts
+     // its own object and applies its own access rule (here: owner only).
     Key k = makeKey("group-readable");
     int fd = makeObject(k.name, 0640, static_cast<off_t>(totalSizeFor(1)));
     CHECK(fd >= 0);
@@ -1326,6 +1334,24 @@ TEST(hostile_objects_are_refused) {
     CHECK(r != nullptr);
     r.reset();
     Error e2;
+    auto w = createRegion(k, 1, e2);
+    CHECK(w != nullptr);
+    struct stat st;
+    CHECK(::stat(("/dev/shm" + k.name).c_str(), &st) == 0 && (st.st_mode & 0777) == 0600);
+    w.reset();
+    os::unlink(k.name, err);
+  }
+  {  // Group- or other-writable: nobody adopts or reads it.
+    Key k = makeKey("group-writable");
+    int fd = makeObject(k.name, 0620, static_cast<off_t>(totalSizeFor(1)));
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+      writeImage(fd, 1, k, static_cast<size_t>(totalSizeFor(1)));
+      ::close(fd);
+    }
+    Error e, e2;
+    CHECK(openRegion(k, false, e) == nullptr);
+    CHECK_CODE(e, code::kUntrusted);
     CHECK(createRegion(k, 1, e2) == nullptr);
     CHECK_CODE(e2, code::kUntrusted);
     os::unlink(k.name, err);
