@@ -126,8 +126,11 @@ describe('Dialer backoff and circuit breaker', () => {
   });
   afterEach(() => clock.uninstall());
 
+  // Lets the dialer's promise chain run: microtasks, then a few real
+  // event-loop turns (setImmediate is not faked) for whatever it defers.
   async function settle(): Promise<void> {
     for (let i = 0; i < 10; i++) await Promise.resolve();
+    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
   }
 
   it('retries with full-jitter exponential backoff capped at maxDelayMs, opens after N failures, probes half-open', async () => {
