@@ -15,6 +15,20 @@ export const defaults = {
   minIdleTimeoutMs: 5000,
   /** Largest frame a peer may send, framing included. */
   maxFrameBytes: 1024 * 1024,
+  /**
+   * Largest frame before the handshake completes. The largest handshake frame is a Hello with 8 key
+   * ids (about 500 bytes) or an Error with a 1024-character message (about 1.1 KB): 4 KiB leaves margin
+   * while an unauthenticated socket can pin no more than this.
+   */
+  maxHandshakeFrameBytes: 4096,
+  /** Inbound connections still in their handshake, all addresses together; the excess is closed at once. */
+  maxHandshakingConnections: 128,
+  /** Inbound connections still in their handshake from one remote IP address. */
+  maxHandshakingPerAddress: 16,
+  /** Peers admitted by allowDynamicJoin (not in the config) that may be tracked at once. */
+  maxDynamicPeers: 16,
+  /** A dynamically admitted peer with no open connection, down and unheard for this long, is removed. */
+  dynamicPeerExpiryMs: 60_000,
   /** Replies to StateSync and ClientMigration requests are awaited 2 × heartbeatIntervalMs, but never less than this. */
   minRequestTimeoutMs: 1000,
 } as const;

@@ -90,7 +90,8 @@ export const errorCodes = {
   FrameTooLarge: {
     code: 'ERR_FRAME_TOO_LARGE',
     exitCode: R,
-    meaning: 'a peer announced a frame over `maxFrameBytes`',
+    meaning:
+      'a peer announced a frame over `maxFrameBytes` (over `maxHandshakeFrameBytes`, 4 KiB, before the handshake)',
   },
   BadMessage: {
     code: 'ERR_BAD_MESSAGE',
@@ -126,6 +127,18 @@ export const errorCodes = {
     code: 'ERR_IDLE_TIMEOUT',
     exitCode: R,
     meaning: 'no complete frame from a peer within `idleTimeoutMs`: the connection is closed and redialed',
+  },
+  TooManyHandshakes: {
+    code: 'ERR_TOO_MANY_HANDSHAKES',
+    exitCode: R,
+    meaning:
+      'a socket was closed as it was accepted: `maxHandshakingConnections` or `maxHandshakingPerAddress` handshakes were in progress (counted as `other`)',
+  },
+  TooManyDynamicPeers: {
+    code: 'ERR_TOO_MANY_DYNAMIC_PEERS',
+    exitCode: R,
+    meaning:
+      'allowDynamicJoin refused a peer: `maxDynamicPeers` joined peers are tracked; down ones are removed after `dynamicPeerExpiryMs`',
   },
   Internal: {
     code: 'ERR_INTERNAL',

@@ -12,6 +12,8 @@ export interface HeartbeatHooks {
   markMissed(id: string): void;
   /** Publishes how late this tick fired; `stalled` when misses were skipped. */
   publishLag(lagMs: number, stalled: boolean): void;
+  /** Housekeeping once per round, after the misses were counted. */
+  afterTick?(): void;
 }
 
 export class HeartbeatMonitor {
@@ -51,6 +53,7 @@ export class HeartbeatMonitor {
       if (this.hooks.connected(id)) this.hooks.sendPing(id);
       if (!stalled && this.hooks.silenceMs(id) > this.timeoutMs) this.hooks.markMissed(id);
     }
+    this.hooks.afterTick?.();
     if (!this.timer) return; // stopped by a hook
     // Drift-free schedule; after a long stall, skip the ticks that were lost.
     this.expectedAt += this.intervalMs;

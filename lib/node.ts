@@ -5,13 +5,13 @@ import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { defaults } from './defaults.js';
-import { CommyError, ErrorCode } from './errors.js';
+import { CommyError, ConfigError, ErrorCode, invalidArg } from './errors.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
 import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
-import { formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
+import { checkTimerMs, formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
 import { encodeMetadata } from './region/metadata.js';
 import { PeerStatus } from './status.js';
@@ -34,8 +34,21 @@ export interface ClusterNodeOptions {
   idleTimeoutMs?: number;
   /** Larger frames close the connection as bad_frame (default 1 MiB). */
   maxFrameBytes?: number;
+  /** Frame cap before the handshake completes (default 4096, `defaults.maxHandshakeFrameBytes`). */
+  maxHandshakeFrameBytes?: number;
+  /**
+   * Inbound connections in their handshake at once, all remote addresses together (default 128); a
+   * socket over the limit is closed as it is accepted and counted as rejected (`other`).
+   */
+  maxHandshakingConnections?: number;
+  /** Inbound connections in their handshake at once from one remote IP address (default 16). */
+  maxHandshakingPerAddress?: number;
   /** Admit peers that know the secret but are not in the config (default false). */
   allowDynamicJoin?: boolean;
+  /** Peers admitted by allowDynamicJoin tracked at once (default 16); more are refused at the handshake. */
+  maxDynamicPeers?: number;
+  /** A dynamically admitted peer with no open connection, down and unheard for this long, is removed (default 60000). */
+  dynamicPeerExpiryMs?: number;
   /** This node's metadata, sent to every peer; at most 512 bytes as JSON. */
   metadata?: Record<string, string>;
   /** Overrides of the reconnection policy; unset fields keep the defaults of {@link DialPolicy}. */
@@ -90,6 +103,8 @@ export interface ClusterNodeEvents {
 }
 
 interface Pending {
+  /** The peer the request went to: only its connection may answer. */
+  peer: string;
   resolve(m: Message | { error: string }): void;
   timer: NodeJS.Timeout;
 }
@@ -110,6 +125,19 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Dialers by peer id (static peers named in the config, or learned ids). */
   private readonly dialers = new Map<string, Dialer>();
   private readonly pending = new Map<number, Pending>();
+  /** Inbound connections still in their handshake, by remote IP address. */
+  private readonly handshaking = new Map<string, number>();
+  private handshakingTotal = 0;
+  /** Peers admitted by allowDynamicJoin, not named in the config. */
+  private readonly dynamicPeers = new Set<string>();
+  /** Rejections not yet added to the region header: written once per event-loop turn, not per socket. */
+  private readonly unflushedRejects: number[] = rejectReasonNames.map(() => 0);
+  private rejectFlush: NodeJS.Immediate | undefined;
+  /** Rate limit of rejection logs: a flood must not turn into a flood of log lines. */
+  private logWindowStartMs = 0;
+  private logsInWindow = 0;
+  private logsSuppressed = 0;
+  private regionClosed = false;
   private readonly pingSentAt = new Map<string, Map<number, number>>();
   private metadata: Record<string, string>;
   private nextRequestId = 1;
@@ -120,6 +148,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private constructor(config: PeerConfig, opts: ClusterNodeOptions) {
     super();
+    ClusterNode.checkTimers(config, opts);
     this.config = config;
     this.opts = opts;
     this.keyring = resolveKeyring({ secret: opts.secret ?? config.secret, secretFile: config.secretFile });
@@ -138,6 +167,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       idleTimeoutMs:
         opts.idleTimeoutMs ?? Math.max(defaults.minIdleTimeoutMs, config.heartbeatTimeoutMs * (config.downAfter + 1)),
       maxFrameBytes: opts.maxFrameBytes ?? defaults.maxFrameBytes,
+      maxHandshakeFrameBytes: opts.maxHandshakeFrameBytes ?? defaults.maxHandshakeFrameBytes,
       admit: (hello) => this.admit(hello),
     };
     this.server = createServer((socket) => this.accept(socket));
@@ -152,7 +182,34 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           eventLoopLagMs: lagMs,
           maxEventLoopLagMs: Math.max(h.maxEventLoopLagMs, lagMs),
         })),
+      afterTick: () => this.expireDynamicPeers(),
     });
+  }
+
+  /** Every duration handed to a timer must fit one (a larger one fires after 1 ms); the error names it. */
+  private static checkTimers(config: PeerConfig, opts: ClusterNodeOptions): void {
+    const option = (field: string, message: string) => invalidArg(`ClusterNode option "${field}" ${message}`);
+    const optional: [string, number | undefined][] = [
+      ['handshakeTimeoutMs', opts.handshakeTimeoutMs],
+      ['idleTimeoutMs', opts.idleTimeoutMs],
+      ['requestTimeoutMs', opts.requestTimeoutMs],
+      ['dynamicPeerExpiryMs', opts.dynamicPeerExpiryMs],
+      ['dialPolicy.initialDelayMs', opts.dialPolicy?.initialDelayMs],
+      ['dialPolicy.maxDelayMs', opts.dialPolicy?.maxDelayMs],
+      ['dialPolicy.halfOpenAfterMs', opts.dialPolicy?.halfOpenAfterMs],
+    ];
+    for (const [field, v] of optional) if (v !== undefined) checkTimerMs(v, field, option);
+    const field = (f: string, message: string) => new ConfigError(f, message);
+    checkTimerMs(config.heartbeatIntervalMs, 'heartbeatIntervalMs', field);
+    checkTimerMs(config.heartbeatTimeoutMs, 'heartbeatTimeoutMs', field);
+    if (opts.idleTimeoutMs === undefined)
+      checkTimerMs(config.heartbeatTimeoutMs * (config.downAfter + 1), 'downAfter', (f, m) =>
+        field(f, `gives a derived idle timeout (heartbeatTimeoutMs × (downAfter + 1)) that ${m}`),
+      );
+    if (opts.requestTimeoutMs === undefined)
+      checkTimerMs(2 * config.heartbeatIntervalMs, 'heartbeatIntervalMs', (f, m) =>
+        field(f, `gives a derived request timeout (2 × heartbeatIntervalMs) that ${m}`),
+      );
   }
 
   /**
@@ -183,6 +240,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         `cannot listen on ${this.config.listenAddress}: ${err.code ?? err.message}`,
       );
     });
+    // After listen, an accept error (EMFILE, ENFILE) arrives here: without a listener it would end the
+    // process. The server keeps listening; the connection that failed was never accepted.
+    this.server.on('error', (err: NodeJS.ErrnoException) =>
+      this.opts.logger?.warn({ code: err.code, error: err.message }, 'the listener failed to accept a connection'),
+    );
     const bound = this.server.address() as AddressInfo;
     this.listenAddress = formatAddress({ host, port: bound.port });
     this.ctx.listen = this.listenAddress;
@@ -244,7 +306,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.registry.hasPeer(hello.serverId)) return null;
     // A peer configured by address only: its hello tells us its id.
     if (this.registry.hasPeer(hello.listen)) return null;
-    if (this.opts.allowDynamicJoin) return null;
+    if (this.opts.allowDynamicJoin) return this.dynamicRoom();
     return {
       reason: RejectReason.UnknownPeer,
       code: ErrorCode.UnknownPeer,
@@ -252,12 +314,66 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     };
   }
 
+  /** Null while another dynamically admitted peer may join, else the refusal. */
+  private dynamicRoom(): Rejection | null {
+    const max = this.opts.maxDynamicPeers ?? defaults.maxDynamicPeers;
+    if (this.dynamicPeers.size < max) return null;
+    return {
+      reason: RejectReason.UnknownPeer,
+      code: ErrorCode.TooManyDynamicPeers,
+      message: `${this.dynamicPeers.size} dynamically joined peers are tracked, the most maxDynamicPeers allows`,
+    };
+  }
+
+  /** Removes the dynamically admitted peers that went away: no connection, down, unheard for dynamicPeerExpiryMs. */
+  private expireDynamicPeers(): void {
+    const expiryMs = this.opts.dynamicPeerExpiryMs ?? defaults.dynamicPeerExpiryMs;
+    for (const id of this.dynamicPeers) {
+      if (this.active.has(id) || !this.registry.hasPeer(id)) continue;
+      if (this.registry.getPeer(id)?.status !== PeerStatus.Down) continue;
+      if (this.registry.timeSinceHeartbeat(id) <= expiryMs) continue;
+      this.registry.removePeer(id);
+      this.dynamicPeers.delete(id);
+      this.pingSentAt.delete(id);
+      this.opts.logger?.info({ peer: id }, 'removed a dynamically joined peer that stayed down');
+    }
+  }
+
   private accept(socket: Socket): void {
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    this.track(new Connection(socket, 'server', this.ctx));
+    // An unauthenticated socket costs little now (a 4 KiB frame cap, no decoding of a frame the state
+    // refuses), but their number must be bounded too: the excess is closed before any byte is read.
+    const ip = socket.remoteAddress ?? '?';
+    const fromIp = this.handshaking.get(ip) ?? 0;
+    const maxTotal = this.opts.maxHandshakingConnections ?? defaults.maxHandshakingConnections;
+    const maxPerIp = this.opts.maxHandshakingPerAddress ?? defaults.maxHandshakingPerAddress;
+    if (this.handshakingTotal >= maxTotal || fromIp >= maxPerIp) {
+      socket.destroy();
+      const which =
+        this.handshakingTotal >= maxTotal
+          ? `${this.handshakingTotal} handshakes in progress (maxHandshakingConnections ${maxTotal})`
+          : `${fromIp} handshakes in progress from ${ip} (maxHandshakingPerAddress ${maxPerIp})`;
+      this.count(RejectReason.Other);
+      this.log({ reason: 'other', code: ErrorCode.TooManyHandshakes, remote: ip }, `closed at accept: ${which}`);
+      return;
+    }
+    this.handshaking.set(ip, fromIp + 1);
+    this.handshakingTotal++;
+    const c = this.track(new Connection(socket, 'server', this.ctx));
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      this.handshakingTotal--;
+      const left = (this.handshaking.get(ip) ?? 1) - 1;
+      if (left > 0) this.handshaking.set(ip, left);
+      else this.handshaking.delete(ip);
+    };
+    c.once('open', done);
+    c.once('close', done);
   }
 
   private startDialer(key: string, address: string): void {
@@ -275,7 +391,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           }
           const socket = connect({ host, port });
           const expected = this.registry.hasPeer(peerKey) && peerKey !== address ? peerKey : undefined;
-          const c = this.track(new Connection(socket, 'client', this.ctx, expected));
+          const c = this.track(new Connection(socket, 'client', this.ctx, expected, address));
           c.once('open', () => {
             if (c.peerId && c.peerId !== peerKey) {
               this.dialers.delete(peerKey);
@@ -311,20 +427,63 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   private reject(r: Rejection, remoteAddress: string): void {
-    this.registry.updateHeader((h) => {
-      const rejectedFrames = [...h.rejectedFrames];
-      rejectedFrames[r.reason] = (rejectedFrames[r.reason] ?? 0) + 1;
-      return { rejectedFrames };
-    });
-    this.opts.logger?.warn({ reason: rejectReasonNames[r.reason], code: r.code, remote: remoteAddress }, r.message);
+    this.count(r.reason);
+    this.log({ reason: rejectReasonNames[r.reason], code: r.code, remote: remoteAddress }, r.message);
     this.emit('rejected', { ...r, remoteAddress });
+  }
+
+  /** Counts a rejection; the region header is rewritten at most once per event-loop turn. */
+  private count(reason: RejectReason): void {
+    this.unflushedRejects[reason]++;
+    this.rejectFlush ??= setImmediate(() => this.flushRejects());
+  }
+
+  private flushRejects(): void {
+    if (this.rejectFlush) clearImmediate(this.rejectFlush);
+    this.rejectFlush = undefined;
+    if (this.regionClosed || !this.unflushedRejects.some((n) => n > 0)) return;
+    const add = [...this.unflushedRejects];
+    this.unflushedRejects.fill(0);
+    this.registry.updateHeader((h) => ({ rejectedFrames: h.rejectedFrames.map((n, i) => n + (add[i] ?? 0)) }));
+  }
+
+  /** Rejection logs, at most 20 a second; the next line after a quiet second says how many were dropped. */
+  private log(fields: object, message: string): void {
+    const logger = this.opts.logger;
+    if (!logger) return;
+    const now = Date.now();
+    if (now - this.logWindowStartMs >= 1000) {
+      if (this.logsSuppressed > 0)
+        logger.warn({ suppressed: this.logsSuppressed }, 'rejection log lines dropped in the last second');
+      this.logWindowStartMs = now;
+      this.logsInWindow = 0;
+      this.logsSuppressed = 0;
+    }
+    if (this.logsInWindow++ < 20) logger.warn(fields, message);
+    else this.logsSuppressed++;
   }
 
   private opened(c: Connection): void {
     const id = c.peerId!;
     if (!this.registry.hasPeer(id)) {
       if (c.peerListen && this.registry.hasPeer(c.peerListen)) this.registry.identifyPeer(c.peerListen, id);
-      else this.registry.addPeer({ serverId: id, address: c.peerListen || c.remoteAddress });
+      else {
+        // Several new peers can pass admit() before the first opens: the limit is checked again here.
+        const refusal = this.dynamicRoom();
+        try {
+          if (refusal) throw new CommyError(refusal.code, refusal.message);
+          this.registry.addPeer({ serverId: id, address: c.peerListen || c.remoteAddress });
+        } catch (err) {
+          const e = err as CommyError;
+          this.reject(
+            { reason: RejectReason.UnknownPeer, code: e.code ?? ErrorCode.Internal, message: e.message },
+            c.remoteAddress,
+          );
+          c.destroy();
+          return;
+        }
+        this.dynamicPeers.add(id);
+      }
     }
     const existing = this.active.get(id);
     if (existing && existing !== c) {
@@ -408,14 +567,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         break;
       case MessageType.StateSyncResponse:
       case MessageType.ClientMigrationAck:
-        this.settle(m.body.requestId, m);
+        this.settle(m.body.requestId, id, m);
         break;
       case MessageType.Leave:
         this.registry.markDown(id, 'left');
         c.close();
         break;
       case MessageType.Error:
-        if (m.body.requestId !== null) this.settle(m.body.requestId, { error: `${m.body.code}: ${m.body.message}` });
+        if (m.body.requestId !== null)
+          this.settle(m.body.requestId, id, { error: `${m.body.code}: ${m.body.message}` });
         break;
       default:
         break;
@@ -456,14 +616,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         this.pending.delete(requestId);
         resolve({ error: `no answer within ${timeoutMs} ms` });
       }, timeoutMs);
-      this.pending.set(requestId, { resolve, timer });
+      this.pending.set(requestId, { peer: id, resolve, timer });
       c.send(build(requestId));
     });
   }
 
-  private settle(requestId: number, m: Message | { error: string }): void {
+  /** Settles a request with the answer of `from`; an answer from any other peer is ignored. */
+  private settle(requestId: number, from: string, m: Message | { error: string }): void {
     const p = this.pending.get(requestId);
-    if (!p) return;
+    if (!p || p.peer !== from) return;
     clearTimeout(p.timer);
     this.pending.delete(requestId);
     p.resolve(m);
@@ -563,9 +724,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       ...connections.map((c) => c.socketClosed),
     ]);
     this.active.clear();
+    this.flushRejects();
     // No dialer runs any more: a reader of the stopped region must not see a
     // live connection, a retry time or an open circuit that nothing will act on.
     for (const p of this.registry.getAllPeers()) this.pool.markInactive(p.serverId);
+    this.regionClosed = true;
     this.registry.close({ unlink: this.opts.unlinkOnStop === true });
   }
 }

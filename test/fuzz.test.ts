@@ -175,11 +175,22 @@ function chunk(buf: Buffer, cuts: number[]): Buffer[] {
 }
 
 const transcript: Transcript = {
-  cluster: 'fuzz',
-  clientId: 'a',
-  serverId: 'b',
-  clientNonce: Buffer.alloc(32, 1),
-  serverNonce: Buffer.alloc(32, 2),
+  hello: {
+    version: [2, 0],
+    cluster: 'fuzz',
+    serverId: 'a',
+    listen: '127.0.0.1:1',
+    nonce: Buffer.alloc(32, 1),
+    keyIds: ['k'],
+  },
+  ack: {
+    version: [2, 0],
+    cluster: 'fuzz',
+    serverId: 'b',
+    listen: '127.0.0.1:2',
+    nonce: Buffer.alloc(32, 2),
+    keyId: 'k',
+  },
 };
 const ring = new Keyring(['fuzz-secret-0123456789abcdef']);
 
@@ -465,10 +476,10 @@ describe('fuzz (fast-check)', () => {
         closed: undefined as never,
       };
       const decoder = (conn as unknown as { decoder: FrameDecoder }).decoder;
-      const push = decoder.push.bind(decoder);
-      decoder.push = (c: Buffer) => {
+      const next = decoder.next.bind(decoder);
+      decoder.next = () => {
         try {
-          return push(c);
+          return next();
         } finally {
           o.maxPending = Math.max(o.maxPending, decoder.pendingBytes);
         }
@@ -687,6 +698,9 @@ describe('fuzz (fast-check)', () => {
       // peers must fit the capacity, and a peer may not carry this node's id.
       const related: Record<string, string[]> = {
         suspectAfter: ['downAfter'],
+        // heartbeatTimeoutMs × (downAfter + 1) is the derived idle timeout, a timer: the error names downAfter.
+        heartbeatTimeoutMs: ['downAfter'],
+        heartbeatIntervalMs: ['downAfter'],
         capacity: ['peers'],
         serverId: ['peers'],
       };

@@ -4,7 +4,15 @@ import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
 import { FrameDecoder, encodeFrame } from '../lib/protocol/frame.js';
 import { decodeMessage, encodeMessage } from '../lib/protocol/codec.js';
-import { FrameAuth, Keyring, keyId, resolveKeyring, proof, proofMatches } from '../lib/protocol/auth.js';
+import {
+  FrameAuth,
+  Keyring,
+  keyId,
+  resolveKeyring,
+  proof,
+  proofMatches,
+  type Transcript,
+} from '../lib/protocol/auth.js';
 import { MessageType, validate } from '../lib/protocol/messages.js';
 import { ProtocolError } from '../lib/protocol/errors.js';
 import { Dialer } from '../lib/transport/dialer.js';
@@ -64,12 +72,23 @@ describe('message validation', () => {
 });
 
 describe('authentication', () => {
-  const t = {
-    cluster: 'c',
-    clientId: 'a',
-    serverId: 'b',
-    clientNonce: Buffer.alloc(32, 1),
-    serverNonce: Buffer.alloc(32, 2),
+  const t: Transcript = {
+    hello: {
+      version: [2, 0],
+      cluster: 'c',
+      serverId: 'a',
+      listen: '127.0.0.1:1',
+      nonce: Buffer.alloc(32, 1),
+      keyIds: ['k1'],
+    },
+    ack: {
+      version: [2, 0],
+      cluster: 'c',
+      serverId: 'b',
+      listen: '127.0.0.1:2',
+      nonce: Buffer.alloc(32, 2),
+      keyId: 'k1',
+    },
   };
   const ring = new Keyring(['0123456789abcdef-primary', '0123456789abcdef-older']);
 

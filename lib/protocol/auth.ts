@@ -1,10 +1,11 @@
 // Cluster-secret authentication: a keyring, the mutual challenge-response
-// proofs, per-direction session keys (HKDF over both nonces) and per-frame
+// proofs over the whole handshake transcript, per-direction session keys (HKDF salted with it) and per-frame
 // HMAC tags bound to an implicit sequence number, so frames cannot be
 // injected, replayed or reordered. Nothing here reveals a secret on the wire.
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import type { Hello, HelloAck } from './messages.js';
 
 export const NONCE_BYTES = 32;
 export const TAG_BYTES = 16;
@@ -94,25 +95,53 @@ export function newNonce(): Buffer {
   return randomBytes(NONCE_BYTES);
 }
 
+/**
+ * Everything the handshake exchanges: the client's Hello as sent and the server's HelloAck without its
+ * proof. Both proofs and the session keys cover all of it, so an on-path rewrite of any field (the
+ * listen address that goes into the region, the version, the offered key ids that pick the key) makes
+ * the proofs disagree and the handshake fail.
+ */
 export interface Transcript {
-  cluster: string;
-  clientId: string;
-  serverId: string;
-  clientNonce: Uint8Array;
-  serverNonce: Uint8Array;
+  hello: Hello;
+  ack: Omit<HelloAck, 'proof'>;
 }
 
-function transcriptBytes(label: string, t: Transcript): Buffer {
-  return Buffer.concat([
-    Buffer.from(`${label}\0${t.cluster}\0${t.clientId}\0${t.serverId}\0`, 'utf8'),
-    t.clientNonce,
-    t.serverNonce,
-  ]);
+/** Unambiguous bytes of a transcript: every field length-prefixed, in a fixed order. */
+export function transcriptBytes(label: string, t: Transcript): Buffer {
+  const parts: Buffer[] = [];
+  const u32 = (n: number) => {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32BE(n >>> 0, 0);
+    parts.push(b);
+  };
+  const field = (v: string | Uint8Array) => {
+    const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    u32(b.length);
+    parts.push(b);
+  };
+  field(label);
+  const { hello: h, ack: a } = t;
+  u32(h.version[0]);
+  u32(h.version[1]);
+  field(h.cluster);
+  field(h.serverId);
+  field(h.listen);
+  field(h.nonce);
+  u32(h.keyIds.length);
+  for (const k of h.keyIds) field(k);
+  u32(a.version[0]);
+  u32(a.version[1]);
+  field(a.cluster);
+  field(a.serverId);
+  field(a.listen);
+  field(a.nonce);
+  field(a.keyId);
+  return Buffer.concat(parts);
 }
 
 export function proof(key: Key, role: 'client' | 'server', t: Transcript): Buffer {
   return createHmac('sha256', key.secret)
-    .update(transcriptBytes(`commy ${role} proof v1`, t))
+    .update(transcriptBytes(`commy ${role} proof v2`, t))
     .digest();
 }
 
@@ -128,9 +157,10 @@ export class FrameAuth {
   private readonly recvKey: Buffer;
 
   constructor(key: Key, role: 'client' | 'server', t: Transcript) {
-    const salt = Buffer.concat([t.clientNonce, t.serverNonce]);
+    // Salted with the whole transcript (both nonces included), so the keys also bind every field.
+    const salt = createHash('sha256').update(transcriptBytes('commy session v2', t)).digest();
     const derive = (dir: string) =>
-      Buffer.from(hkdfSync('sha256', key.secret, salt, `commy session v1 ${dir} ${t.cluster}`, 32));
+      Buffer.from(hkdfSync('sha256', key.secret, salt, `commy session v2 ${dir} ${t.hello.cluster}`, 32));
     const c2s = derive('client->server');
     const s2c = derive('server->client');
     this.sendKey = role === 'client' ? c2s : s2c;

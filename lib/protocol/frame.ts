@@ -1,5 +1,5 @@
 // Length-prefixed framing: [u32 BE length][u8 type][body][tag?]. The decoder
-// refuses a declared length above maxFrameBytes before buffering any of it.
+// judges each frame by its 5-byte header (length cap, type) before buffering its body.
 import { defaults } from '../defaults.js';
 import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from './errors.js';
@@ -25,11 +25,18 @@ export function encodeFrame(type: number, body: Uint8Array, tag?: Uint8Array): B
   return out;
 }
 
-/** Incremental decoder: push socket chunks, get complete frames. Throws ProtocolError on bad input. */
+/**
+ * Incremental decoder: feed socket chunks, take complete frames one at a time. Throws ProtocolError on
+ * bad input. The limits are read at each frame, so a connection can raise them once it is authenticated
+ * without a frame that arrived in the same chunk being judged by the wrong ones.
+ */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private readonly maxFrameBytes: number;
+  /** Largest declared length accepted for the next frame. */
+  maxFrameBytes: number;
+  /** Called with each frame's type as soon as its header is in, before its body is buffered; throws to refuse. */
+  checkType: ((type: number) => void) | undefined;
 
   constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
     this.maxFrameBytes = maxFrameBytes;
@@ -40,26 +47,36 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /** Feeds a chunk and returns every complete frame in it, judged by the current limits. */
   push(chunk: Buffer): RawFrame[] {
+    this.feed(chunk);
+    const frames: RawFrame[] = [];
+    for (let f = this.next(); f; f = this.next()) frames.push(f);
+    return frames;
+  }
+
+  feed(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames: RawFrame[] = [];
-    for (;;) {
-      if (this.buffered < FRAME_HEADER_BYTES) break;
-      const head = this.peek(FRAME_HEADER_BYTES);
-      const len = head.readUInt32BE(0);
-      if (len < 1) throw new ProtocolError(ErrorCode.BadFrame, 'empty frame', RejectReason.BadFrame);
-      if (len > this.maxFrameBytes)
-        throw new ProtocolError(
-          ErrorCode.FrameTooLarge,
-          `frame of ${len} bytes exceeds the ${this.maxFrameBytes}-byte limit`,
-          RejectReason.BadFrame,
-        );
-      if (this.buffered < FRAME_HEADER_BYTES + len) break;
-      const whole = this.take(FRAME_HEADER_BYTES + len);
-      frames.push({ type: whole[4], payload: whole.subarray(5), wireBytes: whole.length });
-    }
-    return frames;
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive. */
+  next(): RawFrame | undefined {
+    if (this.buffered < FRAME_HEADER_BYTES) return undefined;
+    const head = this.peek(Math.min(this.buffered, FRAME_HEADER_BYTES + 1));
+    const len = head.readUInt32BE(0);
+    if (len < 1) throw new ProtocolError(ErrorCode.BadFrame, 'empty frame', RejectReason.BadFrame);
+    if (len > this.maxFrameBytes)
+      throw new ProtocolError(
+        ErrorCode.FrameTooLarge,
+        `frame of ${len} bytes exceeds the ${this.maxFrameBytes}-byte limit`,
+        RejectReason.BadFrame,
+      );
+    if (this.buffered < FRAME_HEADER_BYTES + 1) return undefined;
+    this.checkType?.(head[FRAME_HEADER_BYTES]);
+    if (this.buffered < FRAME_HEADER_BYTES + len) return undefined;
+    const whole = this.take(FRAME_HEADER_BYTES + len);
+    return { type: whole[4], payload: whole.subarray(5), wireBytes: whole.length };
   }
 
   private peek(n: number): Buffer {

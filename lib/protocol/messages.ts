@@ -3,7 +3,11 @@
 import { ErrorCode } from '../errors.js';
 import { ProtocolError } from './errors.js';
 
-export const PROTOCOL_VERSION = { major: 1, minor: 0 } as const;
+/**
+ * 2.0: the handshake proofs and session keys cover every Hello and HelloAck field (1.x covered only the
+ * ids and nonces), so a 1.x node cannot authenticate with a 2.x one: it is refused with ERR_VERSION.
+ */
+export const PROTOCOL_VERSION = { major: 2, minor: 0 } as const;
 
 export const MessageType = {
   Hello: 1,

@@ -95,6 +95,21 @@ function integer(value: unknown, field: string, min: number, max: number): numbe
   return value;
 }
 
+/**
+ * Node's timers take at most 2^31-1 ms; a larger delay silently becomes 1 ms (a timer that fires at
+ * once, forever). Every duration commy hands to a timer is checked against this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks a duration bound for a timer; `fail` builds the error that names the field. */
+export function checkTimerMs(value: unknown, field: string, fail: (field: string, message: string) => Error): number {
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw fail(field, `must be an integer number of milliseconds, got ${describe(value)}`);
+  if (value < 1 || value > MAX_TIMER_MS)
+    throw fail(field, `must be between 1 and ${MAX_TIMER_MS} ms (the longest timer Node keeps), got ${value}`);
+  return value;
+}
+
 function parsePeer(entry: unknown, field: string): StaticPeer {
   if (typeof entry === 'string') {
     const at = entry.indexOf('@');
@@ -162,6 +177,12 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
   const downAfter = o.downAfter === undefined ? defaults.downAfter : integer(o.downAfter, 'downAfter', 2, 1_000_000);
   if (downAfter <= suspectAfter)
     throw new ConfigError('downAfter', `must be greater than suspectAfter (${suspectAfter}), got ${downAfter}`);
+  // The node's default idle timeout is derived from these two; it must stay a valid timer too.
+  if (heartbeatTimeoutMs * (downAfter + 1) > MAX_TIMER_MS)
+    throw new ConfigError(
+      'downAfter',
+      `heartbeatTimeoutMs × (downAfter + 1) = ${heartbeatTimeoutMs * (downAfter + 1)} ms, the derived idle timeout, exceeds ${MAX_TIMER_MS} ms; lower downAfter or heartbeatTimeoutMs`,
+    );
   const capacity = o.capacity === undefined ? defaults.capacity : integer(o.capacity, 'capacity', 1, 4096);
 
   if (o.peers !== undefined && !Array.isArray(o.peers)) throw new ConfigError('peers', 'must be an array');

@@ -7,6 +7,7 @@ import { FrameAuth, Keyring, newNonce, proof, proofMatches, type Key, type Trans
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from '../protocol/errors.js';
+import { defaults } from '../defaults.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { MessageType, PROTOCOL_VERSION, type Hello, type Message } from '../protocol/messages.js';
 
@@ -27,6 +28,8 @@ export interface ConnectionContext {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
+  /** Frame cap until the handshake completes (default `defaults.maxHandshakeFrameBytes`). */
+  maxHandshakeFrameBytes?: number;
   /** Server side: decides whether a hello'd peer may join; null admits it. */
   admit(hello: Hello): Rejection | null;
 }
@@ -41,10 +44,13 @@ export interface ConnectionEvents {
   close: [{ error?: string }];
 }
 
+const handshakeTypes: ReadonlySet<number> = new Set([MessageType.Hello, MessageType.HelloAck, MessageType.HelloProof]);
+
 export class Connection extends EventEmitter<ConnectionEvents> {
   readonly role: 'client' | 'server';
   readonly socket: Socket;
-  readonly remoteAddress: string;
+  /** "host:port" of the other end, known once the socket is connected (a dial target until then). */
+  private knownRemote: string | undefined;
   /** Known after the handshake (and beforehand on the client when dialing a named peer). */
   peerId: string | undefined;
   peerListen = '';
@@ -58,6 +64,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly decoder: FrameDecoder;
   private readonly nonce = newNonce();
   private transcript: Transcript | undefined;
+  /** Client side: the Hello as sent, half of the transcript. */
+  private hello: Hello | undefined;
   private key: Key | undefined;
   private auth: FrameAuth | undefined;
   private timer: NodeJS.Timeout;
@@ -66,15 +74,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Settles when the socket itself is closed (after 'close' was emitted, possibly later). */
   readonly socketClosed: Promise<void>;
 
-  constructor(socket: Socket, role: 'client' | 'server', ctx: ConnectionContext, expectedPeerId?: string) {
+  /**
+   * `dialTarget` ("host:port") names the other end of an outbound socket until it connects, so a
+   * refused dial logs where it went.
+   */
+  constructor(
+    socket: Socket,
+    role: 'client' | 'server',
+    ctx: ConnectionContext,
+    expectedPeerId?: string,
+    dialTarget?: string,
+  ) {
     super();
     this.socket = socket;
     this.role = role;
     this.ctx = ctx;
     this.peerId = expectedPeerId;
-    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.decoder = new FrameDecoder(ctx.maxFrameBytes);
+    this.knownRemote = this.socketAddress() ?? dialTarget;
+    // Before the handshake, a frame is judged by its header alone: a handshake frame is tiny and of
+    // a type the state expects, so an unauthenticated peer can make this side neither buffer more
+    // than the small cap nor decode a frame it would refuse anyway.
+    this.decoder = new FrameDecoder(
+      Math.min(ctx.maxFrameBytes, ctx.maxHandshakeFrameBytes ?? defaults.maxHandshakeFrameBytes),
+    );
+    this.decoder.checkType = (type) => this.checkType(type);
     socket.setNoDelay(true);
+    socket.once('connect', () => (this.knownRemote = this.socketAddress() ?? this.knownRemote));
     this.timer = setTimeout(
       () =>
         this.fail({ reason: RejectReason.Timeout, code: ErrorCode.HandshakeTimeout, message: 'handshake timed out' }),
@@ -91,21 +116,46 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }),
     );
     if (role === 'client') {
-      const start = () =>
-        this.write({
-          type: MessageType.Hello,
-          body: {
-            version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor],
-            cluster: ctx.cluster,
-            serverId: ctx.serverId,
-            listen: ctx.listen,
-            nonce: this.nonce,
-            keyIds: ctx.keyring.ids,
-          },
-        });
+      const start = () => {
+        this.hello = {
+          version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor],
+          cluster: ctx.cluster,
+          serverId: ctx.serverId,
+          listen: ctx.listen,
+          nonce: this.nonce,
+          keyIds: ctx.keyring.ids,
+        };
+        this.write({ type: MessageType.Hello, body: this.hello });
+      };
       if (socket.connecting) socket.once('connect', start);
       else start();
     }
+  }
+
+  /** "host:port" of the other end; "?:?" only for a socket that never connected and had no dial target. */
+  get remoteAddress(): string {
+    return this.knownRemote ?? this.socketAddress() ?? '?:?';
+  }
+
+  private socketAddress(): string | undefined {
+    const host = this.socket.remoteAddress;
+    const port = this.socket.remotePort;
+    if (host === undefined || port === undefined) return undefined;
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  /** Refuses a frame type the current state cannot accept, before its body is buffered or decoded. */
+  private checkType(type: number): void {
+    if (type === MessageType.Error) return;
+    if (this.state === 'open') {
+      if (handshakeTypes.has(type))
+        throw new ProtocolError(ErrorCode.BadMessage, 'handshake message after the handshake');
+      return;
+    }
+    const expected =
+      this.role === 'client' ? MessageType.HelloAck : this.transcript ? MessageType.HelloProof : MessageType.Hello;
+    if (type !== expected)
+      throw new ProtocolError(ErrorCode.BadMessage, `unexpected message ${type} during the handshake`);
   }
 
   /** Sends an authenticated message; false when the connection is not open. */
@@ -174,7 +224,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.state === 'closed') return;
     this.countBytes('in', chunk.length);
     try {
-      for (const frame of this.decoder.push(chunk)) {
+      this.decoder.feed(chunk);
+      for (let frame = this.decoder.next(); frame; frame = this.decoder.next()) {
         const m = decodeMessage(frame, this.auth);
         if (this.state === 'open') this.timer.refresh(); // a complete, valid frame: the peer is alive
         this.handle(m);
@@ -190,6 +241,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (m.type === MessageType.Error) {
       this.emit('remoteError', m.body);
       if (this.state !== 'open') this.finish(`${m.body.code}: ${m.body.message}`);
+      // An error reply to a request settles it at once instead of leaving it to time out.
+      else this.emit('message', m);
       return;
     }
     if (this.state === 'open') {
@@ -233,25 +286,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.key = key;
       this.peerId = h.serverId;
       this.peerListen = h.listen;
-      this.transcript = {
+      const ack = {
+        version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor] as [number, number],
         cluster: this.ctx.cluster,
-        clientId: h.serverId,
         serverId: this.ctx.serverId,
-        clientNonce: h.nonce,
-        serverNonce: this.nonce,
+        listen: this.ctx.listen,
+        nonce: this.nonce,
+        keyId: key.id,
       };
-      this.write({
-        type: MessageType.HelloAck,
-        body: {
-          version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor],
-          cluster: this.ctx.cluster,
-          serverId: this.ctx.serverId,
-          listen: this.ctx.listen,
-          nonce: this.nonce,
-          keyId: key.id,
-          proof: proof(key, 'server', this.transcript),
-        },
-      });
+      this.transcript = { hello: h, ack };
+      this.write({ type: MessageType.HelloAck, body: { ...ack, proof: proof(key, 'server', this.transcript) } });
       return;
     }
     if (m.type === MessageType.HelloProof && this.transcript && this.key) {
@@ -277,12 +321,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       );
     const key = this.ctx.keyring.get(a.keyId);
     if (!key) throw new ProtocolError(ErrorCode.Auth, 'peer chose a key we do not hold', RejectReason.AuthFailed);
+    if (!this.hello) throw new ProtocolError(ErrorCode.BadMessage, 'HelloAck before this side sent its Hello');
     const t: Transcript = {
-      cluster: this.ctx.cluster,
-      clientId: this.ctx.serverId,
-      serverId: a.serverId,
-      clientNonce: this.nonce,
-      serverNonce: a.nonce,
+      hello: this.hello,
+      ack: {
+        version: a.version,
+        cluster: a.cluster,
+        serverId: a.serverId,
+        listen: a.listen,
+        nonce: a.nonce,
+        keyId: a.keyId,
+      },
     };
     if (!proofMatches(proof(key, 'server', t), a.proof))
       throw new ProtocolError(ErrorCode.Auth, 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
@@ -295,6 +344,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private open(key: Key, t: Transcript): void {
     this.auth = new FrameAuth(key, this.role, t);
     this.state = 'open';
+    this.decoder.maxFrameBytes = this.ctx.maxFrameBytes;
     clearTimeout(this.timer);
     // After the handshake, every complete frame re-arms this: silence or a
     // byte drip that never completes a frame for idleTimeoutMs closes it.
