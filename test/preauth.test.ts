@@ -132,7 +132,10 @@ describe('pre-authentication flood', () => {
   });
 
   it('no peer sees the flooded node suspected, the flood is counted as rejected, and its memory stays bounded', async function () {
-    if (process.platform !== 'linux') this.skip(); // reads /proc for the memory figures
+    if (process.platform !== 'linux') {
+      console.log("      skipped: reads the flooded node's memory from /proc, which only Linux has");
+      this.skip();
+    }
     this.timeout(120_000);
     const HEARTBEAT_MS = 150;
     const FLOOD_MS = 6000;
