@@ -19,6 +19,7 @@ export {
   type Inspection,
   type PeerDetails,
   type NodeDetails,
+  type ViewKey,
 } from './view.js';
 export {
   PeerRegistry,
@@ -57,6 +58,7 @@ export {
   listRegionNames,
   type RegionInfo,
   type RegionKey,
+  type ReaderOptions,
   type WriterLiveness,
   type HeaderFields,
   type SlotFields,

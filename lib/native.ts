@@ -65,6 +65,9 @@ export interface NativeLayout {
     rttUnknown: number;
     stateFree: number;
     stateUsed: number;
+    /** From the start of a slot (the field offsets are from its data): the seqlock word, the data, the counters. */
+    seq: number;
+    data: number;
     counters: number;
     counterCount: number;
   };
@@ -130,9 +133,17 @@ export interface NativeBinding {
   errorCodes: string[];
   /** From then on the addon throws `new errorClass(code, message)`. */
   setErrorClass(errorClass: new (code: ErrorCode, message: string) => Error): void;
-  create(opts: { cluster: string; serverId: string; capacity: number; global?: boolean }): NativeRegion;
-  open(opts: { cluster: string; serverId: string; global?: boolean; writable?: boolean }): NativeRegion;
-  openByName(name: string): NativeRegion;
+  /** `readers`: a group (POSIX) or account (Windows) granted read-only access. */
+  create(opts: {
+    cluster: string;
+    serverId: string;
+    capacity: number;
+    global?: boolean;
+    readers?: string;
+  }): NativeRegion;
+  /** `owner`: the account that must own the region (default: this process's). */
+  open(opts: { cluster: string; serverId: string; global?: boolean; writable?: boolean; owner?: string }): NativeRegion;
+  openByName(name: string, owner?: string): NativeRegion;
   objectName(cluster: string, serverId: string, global?: boolean): string;
   listNames(): string[] | null;
   unlink(name: string): boolean;

@@ -22,6 +22,12 @@ import {
   type PeerStatus,
 } from './status.js';
 
+/** Which region a view maps: a node's key, and whose it must be. */
+export interface ViewKey extends RegionKey {
+  /** The account that runs the node (user name or uid; Windows: an account); default: this process's. */
+  owner?: string;
+}
+
 /** One peer as `commy status --json` prints it. */
 export interface PeerSnapshot {
   serverId: string;
@@ -122,23 +128,31 @@ const MAX_HINTS = 8192;
 
 export class ClusterView {
   private region: RegionReader;
-  private readonly key: RegionKey;
+  private readonly key: ViewKey;
   private closed = false;
   /** Stops of the live watches; close() runs them all. */
   private readonly watchers = new Set<() => void>();
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
 
-  private constructor(key: RegionKey, region: RegionReader) {
+  private constructor(key: ViewKey, region: RegionReader) {
     this.key = key;
     this.region = region;
   }
 
-  /** Maps the region of node (cluster, serverId). Throws ERR_REGION_NOT_FOUND if there is none. */
-  static open(key: RegionKey): ClusterView {
+  /**
+   * Maps the region of node (cluster, serverId). Throws ERR_REGION_NOT_FOUND
+   * if there is none. `owner` names the account that runs that node (a user
+   * name or uid; on Windows an account): a region owned by anyone else,
+   * this process's account by default, is refused with ERR_REGION_UNTRUSTED.
+   */
+  static open(key: ViewKey): ClusterView {
     if (!key || typeof key.cluster !== 'string' || typeof key.serverId !== 'string')
       throw invalidArg('ClusterView.open({cluster, serverId}) needs two strings');
-    const k = { cluster: key.cluster, serverId: key.serverId, global: key.global === true };
+    if (key.owner !== undefined && (typeof key.owner !== 'string' || key.owner === ''))
+      throw invalidArg('ClusterView.open: owner must be a non-empty user name or uid');
+    const k: ViewKey = { cluster: key.cluster, serverId: key.serverId, global: key.global === true };
+    if (key.owner !== undefined) k.owner = key.owner;
     return new ClusterView(k, RegionReader.open(k));
   }
 

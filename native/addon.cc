@@ -115,8 +115,15 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     // now), so nothing in JS can reach the memory once it is unmapped.
     if (!counters_.IsEmpty()) {
       napi_value ab = counters_.Value();
-      if (ab != nullptr) napi_detach_arraybuffer(info.Env(), ab);
+      napi_status st = ab != nullptr ? napi_detach_arraybuffer(info.Env(), ab) : napi_ok;
       counters_.Reset();
+      if (st != napi_ok) {
+        // The buffer still reaches the memory: never unmap under it. This
+        // handle is closed from now on; the buffer's finalizer holds the
+        // Region's other share, so the mapping goes when the buffer does.
+        region_.reset();
+        return info.Env().Undefined();
+      }
     }
     if (region_) region_->close();  // idempotent
     return info.Env().Undefined();
@@ -334,6 +341,9 @@ class Addon : public Napi::Addon<Addon> {
       o.Set("rttUnknown", slot_data::kRttUnknown);
       o.Set("stateFree", static_cast<uint32_t>(SlotState::kFree));
       o.Set("stateUsed", static_cast<uint32_t>(SlotState::kUsed));
+      // Offsets from the start of a slot (the fields above are from its data).
+      o.Set("seq", u32(slot::kSeq));
+      o.Set("data", u32(slot::kData));
       o.Set("counters", u32(slot::kCounters));
       o.Set("counterCount", u32(slot::kCounterCount));
       l.Set("slot", o);

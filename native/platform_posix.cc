@@ -35,7 +35,10 @@ bool osError(Error& err, const char* what, const std::string& name, int e) {
   if (e == EEXIST) c = code::kExists;
   std::string hint;
   if (e == ENOENT) hint = ": no such region (is the writer running?)";
-  if (e == EACCES || e == EPERM) hint = ": permission denied (regions are owner-only; run as the writer's user)";
+  if (e == EACCES || e == EPERM)
+    hint =
+        ": permission denied (a region is readable by its owner only, unless its agent grants a group with the "
+        "`readers` config field: run as the agent's user or join that group)";
   return err.set(
       c, std::string(what) + " " + name + " failed: " + std::strerror(e) + " (errno " + std::to_string(e) + ")" + hint);
 }

@@ -148,7 +148,13 @@ bool Region::readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, si
   if (seqlockRead(seq, src, dst, bytes, err)) return true;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
-    if (!os::writerAlive(map_) || std::chrono::steady_clock::now() > deadline) return false;
+    if (!os::writerAlive(map_))
+      return err.set(code::kContended,
+                     "a record of region " + map_.name +
+                         " was left mid-write by a writer that is no longer alive; its next writer rewrites it");
+    if (std::chrono::steady_clock::now() > deadline)
+      return err.set(code::kContended, "a record of region " + map_.name +
+                                           " stayed mid-write for 1 s while its writer is alive (it stalls); retry");
     if (seqlockRead(seq, src, dst, bytes, err)) return true;
   }
 }

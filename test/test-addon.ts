@@ -8,14 +8,21 @@ const require = createRequire(import.meta.url);
 // dist/test/test-addon.js -> the repository root
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** An arbitrary object under a region's name; close() unmaps and unlinks it. */
+/** A raw read-write mapping of an object under a region's name. */
 export interface RawMapping {
+  /** A copy of `length` mapped bytes at `offset`. */
+  read(offset: number, length: number): Buffer;
+  /** Copies `bytes` into the mapping at `offset`, bypassing every seqlock. */
+  write(offset: number, bytes: Buffer): void;
+  /** Unmaps; a created object is also unlinked. */
   close(): void;
 }
 
 interface TestAddon {
   /** A new owner-only object holding a copy of `bytes`; ERR_REGION_EXISTS if `name` is taken. */
   createRawRegion(name: string, bytes: Buffer): RawMapping;
+  /** Maps an existing region read-write beside its writer (no lock taken); close() leaves it in place. */
+  openRawRegion(name: string): RawMapping;
 }
 
 export interface TestAddonOptions {

@@ -11,6 +11,9 @@ import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/s
 import { forkFixture } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
 import { openTestView, startTestRegistry } from '../harness/registry.js';
+import { waitFor } from '../harness/wait.js';
+import { layout, regionName } from '../lib/region/index.js';
+import { testAddon, type RawMapping } from './test-addon.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -136,6 +139,76 @@ describe('ClusterView.watch()', () => {
     } finally {
       clock.uninstall();
     }
+  });
+});
+
+describe('ClusterView.watch() and read errors', function () {
+  this.timeout(30_000);
+  // A writer that died in the middle of writing every used slot, as readers
+  // see it while it is still alive: each slot's seq left odd. Every read then
+  // waits its bounded 1 s and fails with ERR_REGION_READ_CONTENDED.
+  function stallSlots(r: PeerRegistry): () => void {
+    const raw: RawMapping = testAddon().openRawRegion(regionName(r.config));
+    const seqs: { off: number; seq: Buffer }[] = [];
+    for (let i = 0; i < r.config.capacity; i++) {
+      const off = layout.headerSize + i * layout.slotSize + layout.slot.seq;
+      const seq = raw.read(off, 8);
+      const odd = Buffer.alloc(8);
+      odd.writeBigUInt64LE(seq.readBigUInt64LE() + 1n);
+      raw.write(off, odd);
+      seqs.push({ off, seq });
+    }
+    let done = false;
+    const restore = () => {
+      if (done) return;
+      done = true;
+      for (const { off, seq } of seqs) raw.write(off, seq);
+      raw.close();
+    };
+    cleanups.push(restore);
+    return restore;
+  }
+
+  it('reports a contended read to onError and keeps watching', async () => {
+    const r = startRegistry();
+    const v = openView(r);
+    const seen: ClusterSnapshot[] = [];
+    const errors: Error[] = [];
+    v.watch((s) => seen.push(s), { intervalMs: 20, onError: (e) => errors.push(e) });
+    await waitFor(() => seen.length === 1, { what: 'the first snapshot' });
+    const restore = stallSlots(r);
+    await waitFor(() => errors.length >= 1, { timeoutMs: 10_000, what: 'a contended read reported' });
+    expect((errors[0] as { code?: string }).code).to.equal('ERR_REGION_READ_CONTENDED');
+    restore();
+    r.markHeartbeatMissed('b');
+    r.markHeartbeatMissed('b');
+    await waitFor(() => seen.at(-1)?.peers.find((p) => p.serverId === 'b')?.status === 'suspected', {
+      timeoutMs: 10_000,
+      what: 'the watch to go on after the contention',
+    });
+  });
+
+  it('without onError, warns once per error code instead of throwing', async () => {
+    const r = startRegistry();
+    const v = openView(r);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => {
+      if (w.message.startsWith('commy watch:')) warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    cleanups.push(() => process.off('warning', onWarning));
+    const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
+    cleanups.push(() => clock.uninstall());
+    let calls = 0;
+    v.watch(() => calls++, { intervalMs: 20 });
+    await Promise.resolve();
+    expect(calls).to.equal(1);
+    stallSlots(r);
+    clock.tick(60); // three ticks, each a read that waits its 1 s and fails: none may throw
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    expect(calls).to.equal(1);
+    expect(warnings).to.have.length(1);
+    expect((warnings[0] as { code?: string }).code).to.equal('ERR_REGION_READ_CONTENDED');
   });
 });
 

@@ -17,7 +17,8 @@ function regionOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--cluster <name>', 'cluster name')
     .requiredOption('--server <id>', 'serverId of the node whose region to read')
-    .option('--global', 'Windows: read the region in the Global\\ namespace');
+    .option('--global', 'Windows: read the region in the Global\\ namespace')
+    .option('--owner <user>', "the account that runs the node (default: yours); any other owner's region is refused");
 }
 
 /**
@@ -60,6 +61,7 @@ program
   .command('ls')
   .description('list the commy regions on this host')
   .option('--json', 'print JSON')
+  .option('--owner <user>', "list the regions of this account (default: yours); others' are skipped")
   .action((o) => run(() => lsCommand(o)));
 
 regionOptions(program.command('watch'))

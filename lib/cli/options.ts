@@ -1,21 +1,33 @@
 // Validation of CLI flags, with ConfigErrors that name the flag (exit 2).
 import { ConfigError, ErrorCode } from '../errors.js';
 import { parseAddress, validateId } from '../registry/config.js';
-import { ClusterView } from '../view.js';
+import { ClusterView, type ViewKey } from '../view.js';
 import { CliError, ExitCode } from './exit.js';
 
 export interface RegionFlags {
   cluster: string;
   server: string;
   global?: boolean;
+  owner?: string;
 }
 
-export function regionKey(o: RegionFlags): { cluster: string; serverId: string; global: boolean } {
-  return {
+export function regionKey(o: RegionFlags): ViewKey {
+  const key: ViewKey = {
     cluster: validateId(o.cluster, '--cluster'),
     serverId: validateId(o.server, '--server'),
     global: o.global === true,
   };
+  const owner = ownerFlag(o.owner);
+  if (owner !== undefined) key.owner = owner;
+  return key;
+}
+
+/** --owner: a user name or uid (Windows: an account); whether it exists is the OS layer's to say. */
+export function ownerFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.length === 0 || value.length > 256 || /[\0-\x1f]/.test(value))
+    throw new ConfigError('--owner', `must be a user name or uid, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 export function positiveInt(value: string | undefined, flag: string, fallback: number, max = 3_600_000): number {

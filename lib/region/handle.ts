@@ -152,12 +152,18 @@ export class RegionWriter extends RegionHandle {
     this.tookOver = native.tookOver === true;
   }
 
-  static create(opts: RegionKey & { capacity: number }): RegionWriter {
+  /**
+   * Creates (or takes over) the region. `readers` grants read-only access to
+   * one more principal: a group on POSIX (mode 0640, owned by that group), an
+   * account or group on Windows (a read-only ACE). Otherwise owner-only.
+   */
+  static create(opts: RegionKey & { capacity: number; readers?: string }): RegionWriter {
     const native = binding.create({
       cluster: opts.cluster,
       serverId: opts.serverId,
       capacity: opts.capacity,
       global: opts.global === true,
+      ...(opts.readers ? { readers: opts.readers } : {}),
     });
     const writer = new RegionWriter(native);
     if (binding.listNames() === null) {
@@ -205,26 +211,36 @@ export class RegionWriter extends RegionHandle {
   }
 }
 
+export interface ReaderOptions {
+  /** The account whose region this is (user name or uid); default: this process's. */
+  owner?: string;
+}
+
 /** A read-only view of a region, from any process. */
 export class RegionReader extends RegionHandle {
   private constructor(native: NativeRegion) {
     super(native);
   }
 
-  /** Opens an existing region; `writable` only allows adding to counters. */
-  static open(opts: RegionKey & { writable?: boolean }): RegionReader {
+  /**
+   * Opens an existing region; `writable` only allows adding to counters.
+   * `owner` (a user name or uid; an account on Windows) is the account that
+   * must own it, by default this process's: any other is ERR_REGION_UNTRUSTED.
+   */
+  static open(opts: RegionKey & ReaderOptions & { writable?: boolean }): RegionReader {
     return new RegionReader(
       binding.open({
         cluster: opts.cluster,
         serverId: opts.serverId,
         global: opts.global === true,
         writable: opts.writable === true,
+        ...(opts.owner ? { owner: opts.owner } : {}),
       }),
     );
   }
 
   /** Opens by OS object name, as listed by listRegionNames(). */
-  static openByName(name: string): RegionReader {
-    return new RegionReader(binding.openByName(name));
+  static openByName(name: string, opts: ReaderOptions = {}): RegionReader {
+    return new RegionReader(opts.owner ? binding.openByName(name, opts.owner) : binding.openByName(name));
   }
 }

@@ -13,5 +13,12 @@ export {
 } from './codec.js';
 export { RegionImage } from './image.js';
 export { Counter } from './counters.js';
-export { RegionWriter, RegionReader, writerLiveness, type RegionInfo, type WriterLiveness } from './handle.js';
+export {
+  RegionWriter,
+  RegionReader,
+  writerLiveness,
+  type ReaderOptions,
+  type RegionInfo,
+  type WriterLiveness,
+} from './handle.js';
 export { regionName, listRegionNames, unlinkRegion, type RegionKey } from './names.js';

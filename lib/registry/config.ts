@@ -25,6 +25,12 @@ export interface PeerConfig {
   capacity: number;
   /** Windows: create the region in Global\ instead of Local\. */
   global: boolean;
+  /**
+   * Who else may read the region. POSIX: a group (name or gid): the region is
+   * mode 0640, owned by that group. Windows: an account or group given
+   * read-only access. Unset: owner only.
+   */
+  readers?: string;
   secretFile?: string;
   secret?: string;
   metricsListen?: string;
@@ -44,6 +50,7 @@ const knownFields = [
   'metricsListen',
   'capacity',
   'global',
+  'readers',
 ] as const;
 
 const idPattern = /^[A-Za-z0-9._-]+$/;
@@ -218,6 +225,17 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     if (typeof o.global !== 'boolean')
       throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);
     config.global = o.global;
+  }
+  if (o.readers !== undefined) {
+    // Resolved when the region is created (the OS knows its groups); an unknown one fails there, naming this field.
+    if (
+      typeof o.readers !== 'string' ||
+      o.readers.length === 0 ||
+      o.readers.length > 256 ||
+      /[\0-\x1f]/.test(o.readers)
+    )
+      throw new ConfigError('readers', `must be a group (POSIX) or account (Windows) name, got ${describe(o.readers)}`);
+    config.readers = o.readers;
   }
   if (o.secretFile !== undefined) {
     if (typeof o.secretFile !== 'string' || o.secretFile.length === 0)

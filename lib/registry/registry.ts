@@ -2,7 +2,7 @@
 // the region's slots (the single source of truth); this object keeps only the
 // slot allocation, which it alone controls.
 import { EventEmitter } from 'node:events';
-import { CommyError, ErrorCode, invalidArg } from '../errors.js';
+import { CommyError, ConfigError, ErrorCode, invalidArg } from '../errors.js';
 import {
   RegionWriter,
   RTT_UNKNOWN,
@@ -85,12 +85,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   initialize(): void {
     if (this.touchTimer) throw new CommyError(ErrorCode.AlreadyInitialized, 'registry is already initialized');
     const c = this.config;
-    this.region ??= RegionWriter.create({
-      cluster: c.cluster,
-      serverId: c.serverId,
-      capacity: c.capacity,
-      global: c.global,
-    });
+    this.region ??= createRegion(c);
     this.free = [];
     for (let i = this.region.capacity - 1; i >= 0; i--) this.free.push(i);
     this.region.writeHeader({
@@ -336,5 +331,22 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     this.touchTimer = undefined;
     this.region?.stop(opts);
     this.slotOf.clear();
+  }
+}
+
+/** The node's region, with an unknown `readers` group reported as that config field. */
+function createRegion(c: PeerConfig): RegionWriter {
+  try {
+    return RegionWriter.create({
+      cluster: c.cluster,
+      serverId: c.serverId,
+      capacity: c.capacity,
+      global: c.global,
+      readers: c.readers,
+    });
+  } catch (err) {
+    if (c.readers !== undefined && err instanceof CommyError && err.code === ErrorCode.InvalidArg)
+      throw new ConfigError('readers', err.message.replace(/^readers /, ''));
+    throw err;
   }
 }

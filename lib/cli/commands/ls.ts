@@ -5,6 +5,7 @@ import { readIndex, removeIndexEntry } from '../../region/name-index.js';
 import { computeClusterStatus, statusFromCode } from '../../status.js';
 import { ErrorCode } from '../../errors.js';
 import { ExitCode } from '../exit.js';
+import { ownerFlag } from '../options.js';
 import { table, useColour } from '../render.js';
 
 export interface RegionListing {
@@ -33,14 +34,15 @@ function describe(r: RegionReader): RegionListing {
   };
 }
 
-export function listRegions(): { regions: RegionListing[]; problems: string[] } {
+/** The regions of `owner` (default: this process's account); others' are problems naming their owner. */
+export function listRegions(owner?: string): { regions: RegionListing[]; problems: string[] } {
   const regions: RegionListing[] = [];
   const problems: string[] = [];
   const names = listRegionNames();
   if (names !== null) {
     for (const name of names) {
       try {
-        const r = RegionReader.openByName(name);
+        const r = RegionReader.openByName(name, { owner });
         try {
           regions.push(describe(r));
         } finally {
@@ -53,7 +55,7 @@ export function listRegions(): { regions: RegionListing[]; problems: string[] } 
   } else {
     for (const e of readIndex()) {
       try {
-        const r = RegionReader.open({ cluster: e.cluster, serverId: e.serverId, global: e.global });
+        const r = RegionReader.open({ cluster: e.cluster, serverId: e.serverId, global: e.global, owner });
         try {
           regions.push(describe(r));
         } finally {
@@ -69,8 +71,8 @@ export function listRegions(): { regions: RegionListing[]; problems: string[] } 
   return { regions, problems };
 }
 
-export function lsCommand(o: { json?: boolean }): number {
-  const { regions, problems } = listRegions();
+export function lsCommand(o: { json?: boolean; owner?: string }): number {
+  const { regions, problems } = listRegions(ownerFlag(o.owner));
   if (o.json) {
     process.stdout.write(`${JSON.stringify(regions, null, 2)}\n`);
   } else if (regions.length === 0) {
