@@ -1,6 +1,6 @@
 // Validation of CLI flags, with ConfigErrors that name the flag (exit 2).
 import { ConfigError, ErrorCode } from '../errors.js';
-import { parseAddress, validateId } from '../registry/config.js';
+import { isAccountName, parseAddress, validateId } from '../registry/config.js';
 import { ClusterView, type ViewKey } from '../view.js';
 import { CliError, ExitCode } from './exit.js';
 
@@ -25,7 +25,7 @@ export function regionKey(o: RegionFlags): ViewKey {
 /** --owner: a user name or uid (Windows: an account); whether it exists is the OS layer's to say. */
 export function ownerFlag(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (value.length === 0 || value.length > 256 || /[\0-\x1f]/.test(value))
+  if (!isAccountName(value))
     throw new ConfigError('--owner', `must be a user name or uid, got ${JSON.stringify(value)}`);
   return value;
 }

@@ -55,6 +55,16 @@ const knownFields = [
 
 const idPattern = /^[A-Za-z0-9._-]+$/;
 
+/** Plausible as a user, group or account name (or number): 1-256 characters, none of them a control character. */
+export function isAccountName(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= 256 &&
+    [...value].every((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f)
+  );
+}
+
 export function validateId(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new ConfigError(field, `must be a string, got ${describe(value)}`);
   if (value.length === 0) throw new ConfigError(field, 'must not be empty');
@@ -228,12 +238,7 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
   }
   if (o.readers !== undefined) {
     // Resolved when the region is created (the OS knows its groups); an unknown one fails there, naming this field.
-    if (
-      typeof o.readers !== 'string' ||
-      o.readers.length === 0 ||
-      o.readers.length > 256 ||
-      /[\0-\x1f]/.test(o.readers)
-    )
+    if (!isAccountName(o.readers))
       throw new ConfigError('readers', `must be a group (POSIX) or account (Windows) name, got ${describe(o.readers)}`);
     config.readers = o.readers;
   }
