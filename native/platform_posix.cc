@@ -266,8 +266,17 @@ bool openExisting(const std::string& name, bool writable, bool forWriter, const 
 #endif
   int fd = shm_open(name.c_str(), flags, 0);
   if (fd < 0) {
-    if (errno == ELOOP) return err.set(code::kUntrusted, "refusing region " + name + ": the name is a symbolic link");
-    return osError(err, "shm_open", name, errno);
+    int e = errno;
+    if (e == ELOOP) return err.set(code::kUntrusted, "refusing region " + name + ": the name is a symbolic link");
+#if defined(__linux__)
+    // glibc reports a directory opened for writing as EINVAL (EISDIR underneath).
+    struct stat dst;
+    if ((e == EINVAL || e == EISDIR) && lstat(shmPath(name).c_str(), &dst) == 0 && S_ISDIR(dst.st_mode))
+      return err.set(code::kUntrusted, "refusing region " + name + ": it is a directory, not a shared-memory object. " +
+                                           "If it is not a region of the expected account, remove it (/dev/shm" + name +
+                                           ")");
+#endif
+    return osError(err, "shm_open", name, e);
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
