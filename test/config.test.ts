@@ -95,12 +95,20 @@ describe('parseConfig', () => {
     ['secret too short', { secret: 'short' }, 'secret'],
     ['metricsListen bad', { metricsListen: 'nope' }, 'metricsListen'],
     ['global not boolean', { global: 'yes' }, 'global'],
+    ['readers not a string', { readers: 100 }, 'readers'],
+    ['readers empty', { readers: '' }, 'readers'],
+    ['readers with a control character', { readers: 'staff\nroot' }, 'readers'],
   ];
   for (const [what, patch, field] of cases) {
     it(`rejects ${what}, naming "${field}"`, () => {
       expect(fieldOf({ ...base, ...patch })).to.equal(field);
     });
   }
+
+  it('keeps readers as given (the OS resolves it when the region is created)', () => {
+    expect(parseConfig({ ...base, readers: 'commy-readers' }).readers).to.equal('commy-readers');
+    expect(parseConfig(base).readers).to.equal(undefined);
+  });
 
   it('rejects a non-object root', () => {
     expect(fieldOf([1, 2])).to.equal('(root)');
