@@ -2,14 +2,11 @@
 // The commy command line: agent, status, ls, watch, metrics, demo.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { agentCommand } from './commands/agent.js';
-import { demoCommand } from './commands/demo.js';
-import { lsCommand } from './commands/ls.js';
-import { metricsCommand } from './commands/metrics.js';
-import { statusCommand } from './commands/status.js';
-import { watchCommand } from './commands/watch.js';
 import { defaults } from '../defaults.js';
 import { ExitCode, exitCodeFor } from './exit.js';
+// Each command's module, and what it imports (the addon, the network stack,
+// prom-client, pino), is loaded only when that command runs: `status` is a
+// few milliseconds of work and must not pay for `agent`'s dependencies.
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -50,36 +47,36 @@ program
   .description('run a node from a JSON config file until SIGINT/SIGTERM')
   .requiredOption('--config <file>', 'JSON config file (see README)')
   .option('--metrics-listen <host:port>', 'serve Prometheus metrics (overrides metricsListen)')
-  .action((o) => run(() => agentCommand(o), true));
+  .action((o) => run(async () => (await import('./commands/agent.js')).agentCommand(o), true));
 
 regionOptions(program.command('status'))
   .description("print a node's cluster state, read from its shared-memory region")
   .option('--json', 'print the JSON object of the status contract')
-  .action((o) => run(() => statusCommand(o)));
+  .action((o) => run(async () => (await import('./commands/status.js')).statusCommand(o)));
 
 program
   .command('ls')
   .description('list the commy regions on this host')
   .option('--json', 'print JSON')
   .option('--owner <user>', "list the regions of this account (default: yours); others' are skipped")
-  .action((o) => run(() => lsCommand(o)));
+  .action((o) => run(async () => (await import('./commands/ls.js')).lsCommand(o)));
 
 regionOptions(program.command('watch'))
   .description("live view of a node's cluster state (prints changes when not on a TTY)")
   .option('--interval <ms>', `poll interval in ms (default ${defaults.watchIntervalMs})`)
-  .action((o) => run(() => watchCommand(o), true));
+  .action((o) => run(async () => (await import('./commands/watch.js')).watchCommand(o), true));
 
 regionOptions(program.command('metrics'))
   .description("serve a node's state as Prometheus metrics, read from its region")
   .requiredOption('--listen <host:port>', 'address to serve /metrics on')
-  .action((o) => run(() => metricsCommand(o), true));
+  .action((o) => run(async () => (await import('./commands/metrics.js')).metricsCommand(o), true));
 
 program
   .command('demo')
   .description('3-node cluster on loopback: live state from shared memory, one node killed and restarted')
   .option('--duration <seconds>', 'total length of the demo (default 24)')
   .option('--nodes <n>', 'number of nodes, 2-8 (default 3)')
-  .action((o) => run(() => demoCommand(o), true));
+  .action((o) => run(async () => (await import('./commands/demo.js')).demoCommand(o), true));
 
 try {
   await program.parseAsync(process.argv);
