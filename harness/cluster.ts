@@ -82,7 +82,7 @@ export async function startCluster(
           if (!r) p.child.kill('SIGKILL');
         }),
       );
-      // Remove the regions (stopped nodes leave them for readers to see).
+      // Remove the regions a node left: a killed one keeps its region, and a test may have stopped a node with unlinkOnStop false.
       const { unlinkRegion } = await import('../lib/region/index.js');
       for (const id of ids) {
         try {

@@ -120,6 +120,8 @@ export interface NativeRegion {
   resetCounters(index: number): void;
   touch(): void;
   setState(state: number): void;
+  /** Writer only: removes the region's name while still holding the lock. */
+  unlinkName(): void;
   generation(): number;
   replaced(): boolean;
   /** The slot array of a writable mapping as an external buffer, or null. */
@@ -147,4 +149,6 @@ export interface NativeBinding {
   objectName(cluster: string, serverId: string, global?: boolean): string;
   listNames(): string[] | null;
   unlink(name: string): boolean;
+  /** Removes the name of a region of this account whose writer is dead, holding its lock meanwhile. */
+  removeIfDead(name: string): 'removed' | 'alive' | 'gone';
 }

@@ -56,7 +56,11 @@ export interface ClusterNodeOptions {
   /** Request timeout for explain() and announceClientMigration() (default: 2 × heartbeatIntervalMs, at least 1 s). */
   requestTimeoutMs?: number;
   logger?: Logger;
-  /** Remove the region's name on stop (default false: readers see "stopped"). */
+  /**
+   * Remove the region's name on a clean stop (default true): the next reader
+   * finds no region (exit 3), readers that hold it keep its last state
+   * ("stopped"). A crashed node's region always stays, for `status` to report.
+   */
   unlinkOnStop?: boolean;
 }
 
@@ -729,6 +733,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     // live connection, a retry time or an open circuit that nothing will act on.
     for (const p of this.registry.getAllPeers()) this.pool.markInactive(p.serverId);
     this.regionClosed = true;
-    this.registry.close({ unlink: this.opts.unlinkOnStop === true });
+    this.registry.close({ unlink: this.opts.unlinkOnStop !== false });
   }
 }

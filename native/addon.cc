@@ -76,6 +76,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
                            InstanceMethod<&RegionWrap::ResetCounters>("resetCounters"),
                            InstanceMethod<&RegionWrap::Touch>("touch"),
                            InstanceMethod<&RegionWrap::SetState>("setState"),
+                           InstanceMethod<&RegionWrap::UnlinkName>("unlinkName"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
                            InstanceMethod<&RegionWrap::Replaced>("replaced"),
                            InstanceMethod<&RegionWrap::Counters>("counters"),
@@ -228,6 +229,13 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return info.Env().Undefined();
   }
 
+  // unlinkName(): the writer removes its region's name, lock still held.
+  Napi::Value UnlinkName(const Napi::CallbackInfo& info) {
+    Error e;
+    if (!writer(info.Env()).unlinkName(e)) throwError(info.Env(), e);
+    return info.Env().Undefined();
+  }
+
   Napi::Value Generation(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env()).generation()));
   }
@@ -282,7 +290,8 @@ class Addon : public Napi::Addon<Addon> {
       InstanceMethod<&Addon::Create>("create"), InstanceMethod<&Addon::Open>("open"),
           InstanceMethod<&Addon::OpenByName>("openByName"), InstanceMethod<&Addon::ObjectName>("objectName"),
           InstanceMethod<&Addon::ListNames>("listNames"), InstanceMethod<&Addon::Unlink>("unlink"),
-          InstanceMethod<&Addon::SetErrorClass>("setErrorClass"), InstanceValue("layout", Layout(env), napi_enumerable),
+          InstanceMethod<&Addon::RemoveIfDead>("removeIfDead"), InstanceMethod<&Addon::SetErrorClass>("setErrorClass"),
+          InstanceValue("layout", Layout(env), napi_enumerable),
           InstanceValue("errorCodes", ErrorCodes(env), napi_enumerable),
           InstanceValue("platform",
 #if defined(_WIN32)
@@ -483,6 +492,18 @@ class Addon : public Napi::Addon<Addon> {
       throwError(env, e);
     }
     return Napi::Boolean::New(env, true);
+  }
+
+  // removeIfDead(name): "removed", "alive" (its writer lives) or "gone".
+  Napi::Value RemoveIfDead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throwCode(env, code::kInvalidArg, "name must be a string");
+    Error e;
+    Region::Removal r;
+    if (!Region::removeIfDead(info[0].As<Napi::String>().Utf8Value(), r, e)) throwError(env, e);
+    return Napi::String::New(env, r == Region::Removal::kRemoved ? "removed"
+                                  : r == Region::Removal::kAlive ? "alive"
+                                                                 : "gone");
   }
 
   Napi::FunctionReference region_;

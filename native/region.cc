@@ -67,7 +67,14 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
       if (err.code == code::kNotFound) continue;  // vanished meanwhile: create again
       return nullptr;
     }
-    if (!os::lockWriter(m, err)) {
+    bool locked = os::lockWriter(m, err);
+    if (locked && os::replaced(m)) {
+      // The name was removed (a clean stop, prune) while we waited for the
+      // lock: this object is nobody's region any more. Start again.
+      os::close(m);
+      continue;
+    }
+    if (!locked) {
       if (err.code != code::kWriterAlive) {
         os::close(m);
         return nullptr;
@@ -107,6 +114,38 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
     if (tookOver) *tookOver = true;
   }
   return fail(err, code::kWriterAlive, "could not create region " + name + ": another writer keeps racing for it");
+}
+
+bool Region::unlinkName(Error& err) {
+  if (!map_.writerLock) return err.set(code::kReadOnly, "only the region's writer may remove its name");
+  if (os::replaced(map_)) return true;  // already gone, or another object's now
+  return os::unlink(map_.name, err) || err.code == code::kNotFound;
+}
+
+bool Region::removeIfDead(const std::string& name, Removal& result, Error& err) {
+  os::Mapping m;
+  if (!os::openExisting(name, false, true, os::Access{}, m, err)) {
+    if (err.code != code::kNotFound) return false;
+    result = Removal::kGone;
+    return true;
+  }
+  struct Closer {
+    os::Mapping& m;
+    ~Closer() { os::close(m); }
+  } closer{m};
+  if (!os::lockWriter(m, err)) {
+    if (err.code != code::kWriterAlive) return false;
+    result = Removal::kAlive;
+    return true;
+  }
+  result = Removal::kGone;
+  if (os::replaced(m)) return true;  // someone else removed or replaced it meanwhile
+  if (!os::unlink(name, err)) {
+    if (err.code != code::kNotFound) return false;
+    return true;
+  }
+  result = Removal::kRemoved;
+  return true;
 }
 
 std::unique_ptr<Region> Region::openByName(const std::string& name, bool writable, const std::string& owner,

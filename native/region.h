@@ -41,8 +41,17 @@ class Region {
   // Opens an OS object by its name (as listed by os::listNames).
   static std::unique_ptr<Region> openByName(const std::string& name, bool writable, const std::string& owner,
                                             Error& err);
+  // What removeIfDead found at a name.
+  enum class Removal { kRemoved, kAlive, kGone };
+  // Removes the name of a region of this account whose writer is dead: it
+  // takes the writer lock first, so a live writer's region is never removed
+  // and none can start on the object while its name goes.
+  static bool removeIfDead(const std::string& name, Removal& result, Error& err);
   ~Region();
 
+  // Writer only: removes the region's name while the lock is still held (so
+  // no other writer can have taken it over), if the name still leads here.
+  bool unlinkName(Error& err);
   void close();
   bool closed() const { return map_.base == nullptr; }
   bool isWriter() const { return map_.writerLock; }

@@ -165,8 +165,13 @@ describe('commy CLI against running agents', function () {
     expect(mine.map((x) => x.serverId)).to.deep.equal(ids);
     for (const x of mine) {
       expect(Object.keys(x)).to.deep.equal(['cluster', 'serverId', 'name', 'writer', 'peers']);
-      expect(Object.keys(x.writer)).to.deep.equal(['pid', 'alive', 'heartbeatAgeMs', 'state']);
-      expect(x.writer).to.include({ alive: true, state: 'running', pid: agents[ids.indexOf(x.serverId)].proc.pid });
+      expect(Object.keys(x.writer)).to.deep.equal(['pid', 'alive', 'heartbeatAgeMs', 'state', 'goneForMs']);
+      expect(x.writer).to.include({
+        alive: true,
+        state: 'running',
+        pid: agents[ids.indexOf(x.serverId)].proc.pid,
+        goneForMs: null,
+      });
       // The node itself counts, as in `status`: three healthy nodes.
       const s = JSON.parse(runCli(['status', '--cluster', cluster, '--server', x.serverId, '--json']).stdout).status;
       expect(x.peers).to.deep.equal({
@@ -178,8 +183,10 @@ describe('commy CLI against running agents', function () {
       expect(x.peers).to.deep.equal({ total: 3, healthy: 3, suspected: 0, down: 0 });
     }
     const text = runCli(['ls']).stdout;
-    expect(text).to.match(/^CLUSTER\s+SERVER\s+PID\s+WRITER\s+NODES\s+HEALTHY\s+SUSPECTED\s+DOWN$/m);
-    expect(text).to.match(new RegExp(`^${cluster}\\s+a\\s+${agents[0].proc.pid}\\s+alive\\s+3\\s+3\\s+0\\s+0$`, 'm'));
+    expect(text).to.match(/^CLUSTER\s+SERVER\s+PID\s+WRITER\s+GONE FOR\s+NODES\s+HEALTHY\s+SUSPECTED\s+DOWN$/m);
+    expect(text).to.match(
+      new RegExp(`^${cluster}\\s+a\\s+${agents[0].proc.pid}\\s+alive\\s+-\\s+3\\s+3\\s+0\\s+0$`, 'm'),
+    );
   });
 
   it('metrics serves every documented name over HTTP, from the agent and from `commy metrics`', async () => {
@@ -239,6 +246,34 @@ describe('commy CLI against running agents', function () {
     expect(r.stderr).to.match(/not alive/);
   });
 
+  it("ls says how long c's killed writer is gone; prune --dry-run lists it, prune removes only it", async () => {
+    // c was killed in the test above: its region stays, for status (exit 4).
+    await waitFor(() => runCli(['status', '--cluster', cluster, '--server', 'c']).code === 4, { what: 'c dead' });
+    const listed = (
+      JSON.parse(runCli(['ls', '--json']).stdout) as {
+        cluster: string;
+        serverId: string;
+        writer: { goneForMs: number | null };
+      }[]
+    ).filter((x) => x.cluster === cluster);
+    const c = listed.find((x) => x.serverId === 'c')!;
+    expect(c.writer.goneForMs).to.be.a('number').and.at.least(0);
+    expect(listed.filter((x) => x.writer.goneForMs === null).map((x) => x.serverId)).to.deep.equal(['a', 'b']);
+    const dry = runCli(['prune', '--dry-run', '--cluster', cluster]);
+    expect(dry.code).to.equal(0);
+    expect(dry.stdout.trim().split('\n')).to.have.length(1);
+    expect(dry.stdout).to.match(
+      new RegExp(`^would remove ${cluster}/c \\(/?\\S+, writer pid ${agents[2].proc.pid} dead for `),
+    );
+    expect(runCli(['status', '--cluster', cluster, '--server', 'c']).code).to.equal(4); // still there
+    const pruned = runCli(['prune', '--cluster', cluster]);
+    expect(pruned.code).to.equal(0);
+    expect(pruned.stdout).to.match(new RegExp(`^removed ${cluster}/c `));
+    expect(runCli(['status', '--cluster', cluster, '--server', 'c']).code).to.equal(3);
+    expect(runCli(['status', '--cluster', cluster, '--server', 'a']).code).to.equal(0); // live ones stay
+    expect(runCli(['prune', '--cluster', cluster]).stdout).to.equal('no region of a dead writer to remove\n');
+  });
+
   it('agent logs each transition as one JSON line, and stops cleanly on SIGTERM (exit 0, Leave, "stopped")', async () => {
     const a = agents[0];
     await waitFor(() => a.out.some((l) => l.includes('"peer":"c"') && l.includes('"to":"suspected"')), {
@@ -259,8 +294,9 @@ describe('commy CLI against running agents', function () {
     await waitFor(() => a.out.some((l) => l.includes('"peer":"b"') && l.includes('"reason":"left"')), {
       what: 'a to log b left',
     });
+    // A clean stop removes the region: there is no node b on this host any more.
     const r = runCli(['status', '--cluster', cluster, '--server', 'b', '--json']);
-    expect(r.code).to.equal(4);
+    expect(r.code).to.equal(3);
   });
 });
 
@@ -303,18 +339,23 @@ describe('a stopped agent', function () {
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'a connected to b and backing off from c' },
     );
-    agents[0].proc.kill('SIGTERM');
-    expect(await agents[0].exited).to.equal(0);
-    const after = connections();
-    expect(after.code).to.equal(4); // the writer is gone; its last state is printed
-    expect(after.of).to.deep.equal({ b: 'idle', c: 'idle' });
+    // A reader that holds the region keeps its last state after the clean stop removed the name.
     const view = ClusterView.open({ cluster, serverId: 'a' });
     try {
+      agents[0].proc.kill('SIGTERM');
+      expect(await agents[0].exited).to.equal(0);
+      const s = view.snapshot();
+      expect(s.writer.alive).to.equal(false);
+      expect(Object.fromEntries(s.peers.map((p) => [p.serverId, p.connection]))).to.deep.equal({
+        b: 'idle',
+        c: 'idle',
+      });
       expect(view.inspect().peers.map((p) => p.nextRetryMs)).to.deep.equal([null, null]);
       expect(view.inspect().node.writer.state).to.equal('stopped');
     } finally {
       view.close();
     }
+    expect(connections().code).to.equal(3); // and the next reader finds no region
   });
 });
 

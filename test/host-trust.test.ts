@@ -16,6 +16,7 @@ import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
 import { freePort } from '../harness/loopback.js';
 import { uniqueKey } from '../harness/names.js';
 import { stopProcess, trackChild } from '../harness/processes.js';
+import { codeOf, thrown } from '../harness/errors.js';
 import { waitFor } from '../harness/wait.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
@@ -38,15 +39,6 @@ function runCli(args: string[], uid?: number): Run {
     ...(uid === undefined ? {} : { uid, gid: uid }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 /** The name of the group with this gid, from /etc/group. */
@@ -223,7 +215,7 @@ describe('accounts on the host', function () {
     await squatter.next((m: { ready?: boolean }) => m.ready === true);
     expect(statSync(shmPath(key)).uid).to.equal(NOBODY);
 
-    const w = codeOfWithMessage(() => RegionWriter.create({ ...key, capacity: 4 }));
+    const w = thrown(() => RegionWriter.create({ ...key, capacity: 4 }))!;
     expect(w.code).to.equal('ERR_REGION_UNTRUSTED');
     expect(w.message)
       .to.match(/owned by uid 65534 \(nobody\)/)
@@ -245,15 +237,6 @@ describe('accounts on the host', function () {
     expect(named.code, named.stderr).to.equal(0);
   });
 });
-
-function codeOfWithMessage(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    return { code: (err as { code?: string }).code, message: (err as Error).message };
-  }
-  return { message: '(no error)' };
-}
 
 describe('agent config `readers`', function () {
   this.timeout(60_000);

@@ -165,14 +165,14 @@ describe('ClusterNode.stop()', () => {
     });
     const own = [raw, silentPeer, ...silentSockets];
 
+    const view = ClusterView.open({ cluster, serverId: 'a' }); // before the stop, which removes the name
+    cleanups.push(() => view.close());
     const t0 = performance.now();
     await a.stop();
     const elapsedMs = performance.now() - t0;
     expect(elapsedMs, 'no waiting for a peer that will not close').to.be.lessThan(LINGER_MS / 2);
     expect(await hooks.remaining(own)).to.deep.equal([]);
     expect(events).to.deep.equal([]);
-    const view = ClusterView.open({ cluster, serverId: 'a' });
-    cleanups.push(() => view.close());
     expect(view.snapshot().peers.map((p) => [p.serverId, p.connection])).to.deep.equal([['x', 'idle']]);
     expect(view.inspect().peers[0].nextRetryMs).to.equal(null);
   });

@@ -9,6 +9,7 @@ import { MessageType } from '../lib/protocol/messages.js';
 import { SECRET, startCluster, startNode, waitForAll, type Cluster } from '../harness/cluster.js';
 import { freePorts } from '../harness/loopback.js';
 import { uniqueKey } from '../harness/names.js';
+import { codeOf } from '../harness/errors.js';
 import { waitFor } from '../harness/wait.js';
 
 let cluster: Cluster | undefined;
@@ -97,6 +98,7 @@ describe('a 3-node cluster on loopback', () => {
     for (const id of cluster.ids) await waitForAll(cluster, id, 'healthy');
     const a = cluster.nodes[0].child;
     a.messages.length = 0; // only transitions from now on
+    const vc = cluster.view('c'); // opened before the stop: a clean stop removes the region's name
     cluster.nodes[2].child.send({ cmd: 'stop' });
     const change = await a.next<{ event?: string; serverId?: string; newStatus?: string; reason?: string; at: number }>(
       (m) => m.event === 'peerStatusChanged' && m.serverId === 'c',
@@ -106,9 +108,10 @@ describe('a 3-node cluster on loopback', () => {
     // stop() released every timer and socket: the process ends on its own.
     const exit = await cluster.nodes[2].child.exited;
     expect(exit).to.deep.equal({ code: 0, signal: null });
-    const vc = cluster.view('c');
     await waitFor(() => vc.snapshot().writer.alive === false, { what: 'c to release its region' });
     expect(vc.inspect().node.writer.state).to.equal('stopped');
+    const name = cluster.cluster;
+    expect(codeOf(() => ClusterView.open({ cluster: name, serverId: 'c' }))).to.equal('ERR_REGION_NOT_FOUND');
   });
 
   it('exchanges metadata, answers explain() with each peer view, and acknowledges client migrations', async () => {

@@ -19,18 +19,15 @@ import {
 import { CommyError } from '../lib/errors.js';
 import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
+import { thrown } from '../harness/errors.js';
 import { waitFor } from '../harness/wait.js';
 import { testAddon, type RawMapping } from './test-addon.js';
 
+/** The code of what `fn` threw; every native error must be a CommyError with a stable code. */
 function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    // Every native error is a CommyError with a stable code.
-    expect(err).to.be.instanceOf(CommyError);
-    return (err as CommyError).code;
-  }
-  return undefined;
+  const e = thrown(fn);
+  if (e) expect(e.commy, e.message).to.equal(true);
+  return e?.code;
 }
 
 const writers: RegionWriter[] = [];

@@ -8,6 +8,7 @@ import { parseConfig } from '../lib/registry/config.js';
 import { RegionReader } from '../lib/region/index.js';
 import { ClusterView } from '../lib/view.js';
 import { uniqueKey } from '../harness/names.js';
+import { codeOf } from '../harness/errors.js';
 
 const registries: PeerRegistry[] = [];
 function makeRegistry(extra: Record<string, unknown> = {}): PeerRegistry {
@@ -28,15 +29,6 @@ function makeRegistry(extra: Record<string, unknown> = {}): PeerRegistry {
 afterEach(() => {
   for (const r of registries.splice(0)) r.close({ unlink: true });
 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('PeerRegistry', () => {
   let clock: ReturnType<typeof FakeTimers.install>;

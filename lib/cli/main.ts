@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The commy command line: agent, status, ls, watch, metrics, demo.
+// The commy command line: agent, status, ls, prune, watch, metrics, demo.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { defaults } from '../defaults.js';
@@ -60,6 +60,13 @@ program
   .option('--json', 'print JSON')
   .option('--owner <user>', "list the regions of this account (default: yours); others' are skipped")
   .action((o) => run(async () => (await import('./commands/ls.js')).lsCommand(o)));
+
+program
+  .command('prune')
+  .description("remove this account's regions whose writer is dead (a clean stop removes its own)")
+  .option('--dry-run', 'only list them')
+  .option('--cluster <name>', "only this cluster's regions")
+  .action((o) => run(async () => (await import('./commands/prune.js')).pruneCommand(o)));
 
 regionOptions(program.command('watch'))
   .description("live view of a node's cluster state (prints changes when not on a TTY)")

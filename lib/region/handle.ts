@@ -196,18 +196,26 @@ export class RegionWriter extends RegionHandle {
     this.native.touch();
   }
 
-  /** Publishes "stopped" (a clean stop), then closes. Idempotent. */
+  /**
+   * Publishes "stopped" (a clean stop), then closes. With `unlink`, the name
+   * is removed first, while this writer still holds the lock (after it is
+   * released another writer may own the name). Idempotent; on a writer closed
+   * already, `unlink` removes whatever region is under the name.
+   */
   stop(opts: { unlink?: boolean } = {}): void {
+    let open = true;
     try {
       this.native.setState(layout.regionState.stopped);
     } catch (err) {
       if (!(err instanceof CommyError) || err.code !== ErrorCode.RegionClosed) throw err;
+      open = false;
     }
-    this.close();
     if (opts.unlink) {
-      binding.unlink(this.name);
+      if (open) this.native.unlinkName();
+      else binding.unlink(this.name);
       removeIndexEntry(this.name);
     }
+    this.close();
   }
 }
 

@@ -21,4 +21,4 @@ export {
   type RegionInfo,
   type WriterLiveness,
 } from './handle.js';
-export { regionName, listRegionNames, unlinkRegion, type RegionKey } from './names.js';
+export { regionName, listRegionNames, unlinkRegion, removeDeadRegion, type RegionKey } from './names.js';

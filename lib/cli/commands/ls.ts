@@ -12,7 +12,8 @@ export interface RegionListing {
   cluster: string;
   serverId: string;
   name: string;
-  writer: { pid: number; alive: boolean; heartbeatAgeMs: number; state: string };
+  /** goneForMs: how long ago a dead or stopped writer last showed life (its last heartbeat); null while alive. */
+  writer: { pid: number; alive: boolean; heartbeatAgeMs: number; state: string; goneForMs: number | null };
   /** Counted as `commy status` counts: total and healthy include the node itself. */
   peers: { total: number; healthy: number; suspected: number; down: number };
 }
@@ -29,6 +30,7 @@ function describe(r: RegionReader): RegionListing {
       alive: info.writer.alive,
       heartbeatAgeMs: info.writer.heartbeatAgeMs,
       state: info.writer.state,
+      goneForMs: info.writer.alive ? null : info.writer.heartbeatAgeMs,
     },
     peers: { total: s.totalPeers, healthy: s.healthyPeers, suspected: s.suspectedPeers, down: s.downPeers },
   };
@@ -71,6 +73,23 @@ export function listRegions(owner?: string): { regions: RegionListing[]; problem
   return { regions, problems };
 }
 
+/** alive, stopped (a clean stop) or dead (killed or crashed). */
+export function writerWord(r: RegionListing): string {
+  return r.writer.alive ? 'alive' : r.writer.state === 'stopped' ? 'stopped' : 'dead';
+}
+
+/** 850 ms, 42 s, 3m12s, 5h04m, 2d03h. */
+export function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return `${Math.round(ms)} ms`;
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
 export function lsCommand(o: { json?: boolean; owner?: string }): number {
   const { regions, problems } = listRegions(ownerFlag(o.owner));
   if (o.json) {
@@ -79,13 +98,14 @@ export function lsCommand(o: { json?: boolean; owner?: string }): number {
     process.stdout.write('no commy regions on this host\n');
   } else {
     const colour = useColour(process.stdout);
-    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'NODES', 'HEALTHY', 'SUSPECTED', 'DOWN']];
+    const rows = [['CLUSTER', 'SERVER', 'PID', 'WRITER', 'GONE FOR', 'NODES', 'HEALTHY', 'SUSPECTED', 'DOWN']];
     for (const r of regions) {
       rows.push([
         r.cluster,
         r.serverId,
         String(r.writer.pid),
-        r.writer.alive ? 'alive' : r.writer.state === 'stopped' ? 'stopped' : 'dead',
+        writerWord(r),
+        r.writer.goneForMs === null ? '-' : duration(r.writer.goneForMs),
         String(r.peers.total),
         String(r.peers.healthy),
         String(r.peers.suspected),
