@@ -1,6 +1,7 @@
 // Windows regions: named file mappings backed by the paging file, an explicit
-// owner-only DACL, and a named mutex held by the writer (abandonment tells
-// readers the writer died). Errors carry GetLastError().
+// DACL (owner-only, or with a read-only ACE for `readers`), and a named mutex
+// held by the writer (abandonment tells readers the writer died). Errors carry
+// GetLastError().
 #if defined(_WIN32)
 
 #ifndef WIN32_LEAN_AND_MEAN
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -26,14 +28,32 @@ namespace commy::os {
 
 namespace {
 
-std::wstring widen(const std::string& s) { return std::wstring(s.begin(), s.end()); }  // names are ASCII
+std::wstring widen(const std::string& s) { return std::wstring(s.begin(), s.end()); }  // object names are ASCII
+
+// Account names are not: UTF-8 (from JS) to UTF-16 and back.
+std::wstring fromUtf8(const std::string& s) {
+  int n = s.empty() ? 0 : MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
+  std::wstring w(n > 0 ? n : 0, L'\0');
+  if (n > 0) MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), w.data(), n);
+  return w;
+}
+
+std::string toUtf8(const wchar_t* w) {
+  int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return {};
+  std::string s(n - 1, '\0');
+  WideCharToMultiByte(CP_UTF8, 0, w, -1, s.data(), n, nullptr, nullptr);
+  return s;
+}
 
 std::string mutexName(const std::string& name) { return name + "-writer"; }
 
 // A mutex is recursive for its owning thread, so a probe from the writer's own
-// process would wrongly succeed: remember the names this process writes.
-std::mutex gOwnedMutex;
+// process would wrongly succeed: remember the names this process writes. And
+// the account each open reader mapping expects to own its writer mutex.
+std::mutex gLock;
 std::set<std::string> gOwned;
+std::map<void*, std::string> gExpectedOwner;  // mapping handle -> SID bytes
 
 bool winError(Error& err, const char* what, const std::string& name, DWORD e, bool creating = false) {
   const char* c = code::kOs;
@@ -43,7 +63,7 @@ bool winError(Error& err, const char* what, const std::string& name, DWORD e, bo
     hint = ": no such region (is the writer running? a mapping vanishes when its last handle closes)";
   } else if (e == ERROR_ACCESS_DENIED) {
     c = code::kAccessDenied;
-    hint = ": access denied (regions are owner-only; run as the writer's user)";
+    hint = ": access denied (regions are owner-only unless the writer grants `readers`; run as the writer's user)";
     if (creating && name.rfind("Global\\", 0) == 0) {
       c = code::kPrivilege;
       hint =
@@ -56,20 +76,26 @@ bool winError(Error& err, const char* what, const std::string& name, DWORD e, bo
   return err.set(c, std::string(what) + " " + name + " failed: GetLastError() " + std::to_string(e) + hint);
 }
 
-// The current token's user SID, in a TOKEN_USER buffer.
-struct TokenUserSid {
-  std::string buf;
-  TokenUserSid() {
+// SIDs are kept as their bytes in a std::string (empty: none).
+std::string sidBytes(PSID sid) {
+  return sid && IsValidSid(sid) ? std::string(static_cast<const char*>(sid), GetLengthSid(sid)) : std::string();
+}
+PSID sidOf(const std::string& bytes) { return bytes.empty() ? nullptr : const_cast<char*>(bytes.data()); }
+
+// This process's user SID (read once: a process token's user never changes).
+const std::string& selfSid() {
+  static const std::string sid = [] {
     HANDLE token = nullptr;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return std::string();
     DWORD len = 0;
     GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-    buf.assign(len, '\0');
-    if (!len || !GetTokenInformation(token, TokenUser, buf.data(), len, &len)) buf.clear();
+    std::string buf(len, '\0');
+    bool ok = len && GetTokenInformation(token, TokenUser, buf.data(), len, &len);
     CloseHandle(token);
-  }
-  PSID sid() const { return buf.empty() ? nullptr : reinterpret_cast<const TOKEN_USER*>(buf.data())->User.Sid; }
-};
+    return ok ? sidBytes(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid) : std::string();
+  }();
+  return sid;
+}
 
 std::string sidString(PSID sid) {
   LPSTR text = nullptr;
@@ -79,28 +105,88 @@ std::string sidString(PSID sid) {
   return s;
 }
 
-// Owner-only DACL: full access for the current user, nobody else. The owner is
-// set to the user too (by default it is the token's owner, which for an
-// elevated administrator is the Administrators group), so that openExisting
-// can tell our objects from a squatter's.
-struct OwnerOnly {
+// "BUILTIN\Users (S-1-5-32-545)": the account for people, the SID for the record.
+std::string describeSid(PSID sid) {
+  if (!sid) return "nobody (no owner)";
+  wchar_t name[256], domain[256];
+  DWORD nameLen = 256, domainLen = 256;
+  SID_NAME_USE use;
+  if (!LookupAccountSidW(nullptr, sid, name, &nameLen, domain, &domainLen, &use)) return sidString(sid);
+  std::string who = domain[0] ? toUtf8(domain) + "\\" + toUtf8(name) : toUtf8(name);
+  return who + " (" + sidString(sid) + ")";
+}
+
+// The SID an account or group name (or a string SID "S-1-...") stands for;
+// `field` names the option in errors.
+bool resolveAccount(const std::string& name, const char* field, const char* kind, std::string& out, Error& err) {
+  PSID parsed = nullptr;
+  if (name.rfind("S-1-", 0) == 0 && ConvertStringSidToSidW(fromUtf8(name).c_str(), &parsed)) {
+    out = sidBytes(parsed);
+    LocalFree(parsed);
+    return true;
+  }
+  BYTE sid[SECURITY_MAX_SID_SIZE];
+  wchar_t domain[256];
+  DWORD sidLen = sizeof(sid), domainLen = 256;
+  SID_NAME_USE use;
+  if (!name.empty() && LookupAccountNameW(nullptr, fromUtf8(name).c_str(), sid, &sidLen, domain, &domainLen, &use)) {
+    if (use == SidTypeDomain)  // a computer or domain name: no account owns or reads as that
+      return err.set(code::kInvalidArg, std::string(field) + " \"" + name + "\" names a domain, not an " + kind);
+    out = sidBytes(sid);
+    return true;
+  }
+  DWORD e = GetLastError();
+  if (name.empty() || e == ERROR_NONE_MAPPED)
+    return err.set(code::kInvalidArg, std::string(field) + " \"" + name + "\": no such " + kind +
+                                          " on this host (give an account name, DOMAIN\\name, or a SID S-1-...)");
+  return err.set(code::kOs, std::string(field) + " \"" + name + "\": LookupAccountNameW failed: GetLastError() " +
+                                std::to_string(e));
+}
+
+enum class Kind { kMapping, kMutex };
+
+// Rights of the `readers` ACE. A mapping: what GENERIC_READ maps to for a
+// section (query, map for reading, read its security descriptor). The mutex:
+// wait on it and release it (the liveness probe) and read its descriptor.
+constexpr ACCESS_MASK kReadersMapping = SECTION_QUERY | SECTION_MAP_READ | READ_CONTROL;
+constexpr ACCESS_MASK kReadersMutex = SYNCHRONIZE | MUTEX_MODIFY_STATE | READ_CONTROL;
+ACCESS_MASK readersRights(Kind k) { return k == Kind::kMapping ? kReadersMapping : kReadersMutex; }
+
+// Rights that let a holder change what readers see (generic rights included:
+// Windows maps them to specific ones when it stores an ACE, Wine does not).
+constexpr ACCESS_MASK kChangeRights = WRITE_DAC | WRITE_OWNER | DELETE | GENERIC_WRITE | GENERIC_ALL;
+ACCESS_MASK writeRights(Kind k) {
+  return k == Kind::kMapping ? kChangeRights | SECTION_MAP_WRITE | SECTION_EXTEND_SIZE : kChangeRights;
+}
+
+// The security descriptor commy gives its objects: owned by this user, a
+// protected DACL (nothing inherited) with full access for the user and, with
+// `readers` (SID bytes), read-only access for that account or group. The
+// owner is set explicitly (by default it is the token's owner, which for an
+// elevated administrator is the Administrators group) so that openers can
+// tell our objects from a squatter's.
+struct Security {
   SECURITY_ATTRIBUTES sa{};
   PSECURITY_DESCRIPTOR sd = nullptr;
-  bool ok = false;
-  OwnerOnly() {
-    TokenUserSid user;
-    LPWSTR sidText = nullptr;
-    if (user.sid() && ConvertSidToStringSidW(user.sid(), &sidText)) {
-      // D:P = protected DACL (no inheritance); one ACE: GENERIC_ALL for the user.
-      std::wstring sddl = L"O:" + std::wstring(sidText) + L"D:P(A;;GA;;;" + std::wstring(sidText) + L")";
-      ok = ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr);
-      LocalFree(sidText);
+  Security(Kind kind, const std::string& readers) {
+    if (!selfSid().empty()) {
+      std::string self = sidString(sidOf(selfSid()));
+      std::string sddl = "O:" + self + "D:P(A;;GA;;;" + self + ")";
+      if (!readers.empty()) {
+        char mask[16];
+        std::snprintf(mask, sizeof(mask), "0x%lx", static_cast<unsigned long>(readersRights(kind)));
+        sddl += "(A;;" + std::string(mask) + ";;;" + sidString(sidOf(readers)) + ")";
+      }
+      if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr))
+        sd = nullptr;
     }
     sa.nLength = sizeof(sa);
     sa.lpSecurityDescriptor = sd;
     sa.bInheritHandle = FALSE;
   }
-  ~OwnerOnly() {
+  Security(const Security&) = delete;
+  Security& operator=(const Security&) = delete;
+  ~Security() {
     if (sd) LocalFree(sd);
   }
 };
@@ -111,29 +197,27 @@ bool isPrivilegedSid(PSID sid) {
   return IsWellKnownSid(sid, WinLocalSystemSid) || IsWellKnownSid(sid, WinBuiltinAdministratorsSid);
 }
 
-// Rights that let a holder change what readers see (generic rights included:
-// Windows maps them to specific ones when it stores an ACE, Wine does not).
-constexpr ACCESS_MASK kWriteRights =
-    SECTION_MAP_WRITE | SECTION_EXTEND_SIZE | WRITE_DAC | WRITE_OWNER | DELETE | GENERIC_WRITE | GENERIC_ALL;
-
-// The DACL counterpart of the POSIX owner and mode checks. Anyone: nobody
-// else may write it (a NULL DACL lets everybody). A writer taking an object
-// over: we own it and nobody else has any access. Else ERR_REGION_UNTRUSTED.
-bool checkSecurity(HANDLE h, bool forWriter, const std::string& name, Error& err) {
-  TokenUserSid user;
-  if (!user.sid()) return winError(err, "reading this process's user SID for", name, GetLastError());
+// The DACL counterpart of the POSIX owner and mode checks: why h cannot be
+// trusted, or "" when it can. It must have a DACL and be owned by `expected`
+// (SID bytes; ownerNote follows that owner in the reason). Other accounts
+// (SYSTEM and Administrators aside) may at most read it when forWriter, and
+// may not change it otherwise. `rc`: GetSecurityInfo's error (reason "").
+std::string untrusted(HANDLE h, Kind kind, const std::string& expected, bool forWriter, const std::string& ownerNote,
+                      DWORD& rc) {
   PSID owner = nullptr;
   PACL dacl = nullptr;
   PSECURITY_DESCRIPTOR sd = nullptr;
-  DWORD rc = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
-                             nullptr, &dacl, nullptr, &sd);
-  if (rc != ERROR_SUCCESS) return winError(err, "GetSecurityInfo", name, rc);
+  rc = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner, nullptr,
+                       &dacl, nullptr, &sd);
+  if (rc != ERROR_SUCCESS) return {};
+  PSID want = sidOf(expected);
   std::string why;
   if (!dacl) {
-    why = "it has a NULL DACL, so everybody may write to it";
-  } else if (forWriter && (!owner || !EqualSid(owner, user.sid()))) {
-    why = "it is owned by " + sidString(owner) + ", not by this process's user " + sidString(user.sid());
+    why = "it has a NULL DACL, so everybody may use and change it";
+  } else if (!owner || !want || !EqualSid(owner, want)) {
+    why = "it is owned by " + describeSid(owner) + ", not by " + describeSid(want) + ownerNote;
   } else {
+    const ACCESS_MASK allowed = readersRights(kind) | GENERIC_READ;
     for (DWORD i = 0; i < dacl->AceCount && why.empty(); i++) {
       ACE_HEADER* ace = nullptr;
       if (!GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
@@ -144,17 +228,28 @@ bool checkSecurity(HANDLE h, bool forWriter, const std::string& name, Error& err
       }
       auto* allow = reinterpret_cast<ACCESS_ALLOWED_ACE*>(ace);
       PSID sid = &allow->SidStart;
-      if (EqualSid(sid, user.sid()) || isPrivilegedSid(sid)) continue;
-      if (forWriter)
-        why = "its DACL gives " + sidString(sid) + " access";
-      else if (allow->Mask & kWriteRights)
-        why = "its DACL lets " + sidString(sid) + " write to it";
+      if (EqualSid(sid, want) || isPrivilegedSid(sid)) continue;
+      char mask[16];
+      std::snprintf(mask, sizeof(mask), "0x%lx", static_cast<unsigned long>(allow->Mask));
+      if (forWriter && (allow->Mask & ~allowed))
+        why = "its DACL gives " + describeSid(sid) + " more than read access (" + mask + ")";
+      else if (!forWriter && (allow->Mask & writeRights(kind)))
+        why = "its DACL lets " + describeSid(sid) + " change it (" + mask + ")";
     }
   }
   LocalFree(sd);
-  if (why.empty()) return true;
-  return err.set(code::kUntrusted, "refusing region " + name + ": " + why +
-                                       ". commy did not create it for this user; stop the process that holds it");
+  return why;
+}
+
+// ERR_REGION_UNTRUSTED for a writer mutex that is not the region owner's.
+bool mutexRefused(Error& err, const std::string& name, const std::string& why, bool forWriter) {
+  const std::string m = mutexName(name);
+  return err.set(code::kUntrusted,
+                 "refusing region " + name + ": its writer mutex " + m + " is not the writer's: " + why +
+                     ". Another process took that name, so " +
+                     (forWriter ? "no writer can take the lock" : "this reader cannot tell whether the writer lives") +
+                     "; stop the process that holds " + m + " (Sysinternals handle.exe -a " + m +
+                     " finds it), then start the writer again");
 }
 
 bool mapView(HANDLE h, bool writable, Mapping& out, const std::string& name, Error& err) {
@@ -174,65 +269,55 @@ bool mapView(HANDLE h, bool writable, Mapping& out, const std::string& name, Err
   return true;
 }
 
-}  // namespace
-
-std::string objectName(const std::string& cluster, const std::string& serverId, bool global) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%s\\commy-%016" PRIx64, global ? "Global" : "Local", keyHash(cluster, serverId));
-  return buf;
+bool resolveReaders(const Access& access, std::string& sid, Error& err) {
+  return access.readers.empty() || resolveAccount(access.readers, "readers", "account or group", sid, err);
 }
 
-bool createNew(const std::string& name, size_t size, const Access& /*access*/, Mapping& out, Error& err) {
-  OwnerOnly sec;
-  if (!sec.ok) return winError(err, "building the owner-only DACL for", name, GetLastError());
-  uint64_t sz = size;
-  HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, &sec.sa, PAGE_READWRITE, static_cast<DWORD>(sz >> 32),
-                                static_cast<DWORD>(sz & 0xFFFFFFFFu), widen(name).c_str());
-  DWORD e = GetLastError();
-  if (!h) return winError(err, "CreateFileMappingW", name, e, true);
-  if (e == ERROR_ALREADY_EXISTS) {
-    CloseHandle(h);
-    return winError(err, "CreateFileMappingW", name, e);
-  }
-  if (!mapView(h, true, out, name, err)) {
-    CloseHandle(h);
-    return false;
-  }
-  if (!lockWriter(out, err)) {
-    close(out);
-    return false;
-  }
-  return true;
+// A reader at open: a writer mutex that exists must be the expected owner's,
+// or the region's liveness would be a stranger's word. One this account may
+// not even inspect is left to writerAlive, which counts it as no writer.
+bool readerMutexTrusted(const std::string& name, const std::string& expected, Error& err) {
+  const std::string m = mutexName(name);
+  HANDLE h = OpenMutexW(READ_CONTROL, FALSE, widen(m).c_str());
+  if (!h) return true;
+  DWORD rc = 0;
+  std::string why = untrusted(h, Kind::kMutex, expected, false, "", rc);
+  CloseHandle(h);
+  if (rc != ERROR_SUCCESS) return winError(err, "GetSecurityInfo", m, rc);
+  return why.empty() || mutexRefused(err, name, why, false);
 }
 
-bool openExisting(const std::string& name, bool writable, bool forWriter, const Access& /*access*/, Mapping& out,
-                  Error& err) {
-  // READ_CONTROL to check who created it: anyone in this session may have.
-  HANDLE h =
-      OpenFileMappingW((writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ) | READ_CONTROL, FALSE, widen(name).c_str());
-  if (!h) return winError(err, "OpenFileMappingW", name, GetLastError());
-  if (!checkSecurity(h, forWriter, name, err) || !mapView(h, writable, out, name, err)) {
-    CloseHandle(h);
-    return false;
-  }
-  if (uint64_t max = totalSizeFor(kMaxCapacity) * 2; out.size > max) {  // as on POSIX
-    std::string size = std::to_string(out.size);
-    close(out);
-    return err.set(code::kBadLayout, "region " + name + " is " + size + " bytes, larger than any valid region");
-  }
-  return true;
-}
-
-bool lockWriter(Mapping& m, Error& err) {
-  OwnerOnly sec;
-  std::string mname = mutexName(m.name);
-  if (!sec.ok) return winError(err, "building the owner-only DACL for", mname, GetLastError());
+// lockWriter, creating the mutex (when it does not exist yet) with `readers`.
+// An existing mutex (CreateMutexW opens it) must be ours with others at most
+// reading, as for a writer's mapping: a squatter holding it would keep every
+// writer out and pass for a live writer.
+bool takeLock(Mapping& m, const std::string& readers, Error& err) {
+  const std::string mname = mutexName(m.name);
+  if (selfSid().empty()) return winError(err, "reading this process's user SID for", mname, GetLastError());
+  Security sec(Kind::kMutex, readers);
+  if (!sec.sd) return winError(err, "building the DACL for", mname, GetLastError());
   HANDLE h = CreateMutexW(&sec.sa, FALSE, widen(mname).c_str());
-  if (!h) return winError(err, "CreateMutexW", mname, GetLastError(), true);
+  DWORD e = GetLastError();
+  if (!h && e != ERROR_ACCESS_DENIED) return winError(err, "CreateMutexW", mname, e, true);
+  if (!h || e == ERROR_ALREADY_EXISTS) {
+    // It existed (denied: it may exist): whose is it?
+    HANDLE probe = h ? h : OpenMutexW(READ_CONTROL, FALSE, widen(mname).c_str());
+    if (!probe) {
+      if (GetLastError() == ERROR_ACCESS_DENIED)
+        return mutexRefused(err, m.name, "it exists, and this account may not even read its owner", true);
+      return winError(err, "CreateMutexW", mname, e, true);  // e.g. Global\ without the privilege
+    }
+    DWORD rc = 0;
+    std::string why = untrusted(probe, Kind::kMutex, selfSid(), true, " (this process's account)", rc);
+    if (!h || !why.empty() || rc != ERROR_SUCCESS) CloseHandle(probe);
+    if (!why.empty()) return mutexRefused(err, m.name, why, true);
+    if (rc != ERROR_SUCCESS) return winError(err, "GetSecurityInfo", mname, rc);
+    if (!h) return winError(err, "CreateMutexW", mname, e, true);  // ours, yet it denies us
+  }
   for (int i = 0; i < 50; i++) {
     DWORD r = WaitForSingleObject(h, 0);
     if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {  // abandoned: the old writer died
-      std::lock_guard<std::mutex> g(gOwnedMutex);
+      std::lock_guard<std::mutex> g(gLock);
       if (gOwned.count(m.name)) {  // we already own it through another object
         ReleaseMutex(h);
         break;
@@ -248,14 +333,100 @@ bool lockWriter(Mapping& m, Error& err) {
   return err.set(code::kWriterAlive, "region " + m.name + " already has a live writer");
 }
 
+}  // namespace
+
+std::string objectName(const std::string& cluster, const std::string& serverId, bool global) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%s\\commy-%016" PRIx64, global ? "Global" : "Local", keyHash(cluster, serverId));
+  return buf;
+}
+
+bool createNew(const std::string& name, size_t size, const Access& access, Mapping& out, Error& err) {
+  std::string readers;
+  if (!resolveReaders(access, readers, err)) return false;
+  if (selfSid().empty()) return winError(err, "reading this process's user SID for", name, GetLastError());
+  Security sec(Kind::kMapping, readers);
+  if (!sec.sd) return winError(err, "building the DACL for", name, GetLastError());
+  uint64_t sz = size;
+  HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, &sec.sa, PAGE_READWRITE, static_cast<DWORD>(sz >> 32),
+                                static_cast<DWORD>(sz & 0xFFFFFFFFu), widen(name).c_str());
+  DWORD e = GetLastError();
+  if (!h) return winError(err, "CreateFileMappingW", name, e, true);
+  if (e == ERROR_ALREADY_EXISTS) {
+    CloseHandle(h);
+    return winError(err, "CreateFileMappingW", name, e);
+  }
+  if (!mapView(h, true, out, name, err)) {
+    CloseHandle(h);
+    return false;
+  }
+  if (!takeLock(out, readers, err)) {
+    close(out);
+    return false;
+  }
+  return true;
+}
+
+bool openExisting(const std::string& name, bool writable, bool forWriter, const Access& access, Mapping& out,
+                  Error& err) {
+  // The account that must own it: a writer always expects itself.
+  const bool self = forWriter || access.owner.empty();
+  std::string expected = selfSid();
+  if (expected.empty()) return winError(err, "reading this process's user SID for", name, GetLastError());
+  if (!self && !resolveAccount(access.owner, "owner", "account", expected, err)) return false;
+  const std::string note = forWriter ? " (this process's account); another account created it first"
+                           : self    ? " (this process's account; name the owner to read another account's region: "
+                                       "--owner, or owner in ClusterView.open)"
+                                     : "";
+  // READ_CONTROL to check who created it: anyone in this session may have.
+  HANDLE h =
+      OpenFileMappingW((writable ? FILE_MAP_ALL_ACCESS : FILE_MAP_READ) | READ_CONTROL, FALSE, widen(name).c_str());
+  if (!h) return winError(err, "OpenFileMappingW", name, GetLastError());
+  DWORD rc = 0;
+  std::string why = untrusted(h, Kind::kMapping, expected, forWriter, note, rc);
+  if (rc != ERROR_SUCCESS || !why.empty()) {
+    CloseHandle(h);
+    if (rc != ERROR_SUCCESS) return winError(err, "GetSecurityInfo", name, rc);
+    return err.set(code::kUntrusted, "refusing region " + name + ": " + why +
+                                         ". If it is not a region of the expected account, stop the process that "
+                                         "holds it (the name goes with its last handle)");
+  }
+  // A writer checks the mutex when it takes the lock; a reader now.
+  if ((!forWriter && !readerMutexTrusted(name, expected, err)) || !mapView(h, writable, out, name, err)) {
+    CloseHandle(h);
+    return false;
+  }
+  if (uint64_t max = totalSizeFor(kMaxCapacity) * 2; out.size > max) {  // as on POSIX
+    std::string size = std::to_string(out.size);
+    close(out);
+    return err.set(code::kBadLayout, "region " + name + " is " + size + " bytes, larger than any valid region");
+  }
+  std::lock_guard<std::mutex> g(gLock);
+  gExpectedOwner[h] = expected;
+  return true;
+}
+
+bool lockWriter(Mapping& m, Error& err) { return takeLock(m, std::string(), err); }
+
+// A live writer is a held mutex of the region's owner. One owned by anyone
+// else, or that others may change, is a squatter's: it says nothing about the
+// writer, so it counts as none (openExisting refused it if it was there then).
 bool writerAlive(Mapping& m) {
   if (m.writerLock) return true;
+  std::string expected;
   {
-    std::lock_guard<std::mutex> g(gOwnedMutex);
+    std::lock_guard<std::mutex> g(gLock);
     if (gOwned.count(m.name)) return true;
+    auto it = gExpectedOwner.find(m.mapHandle);
+    expected = it != gExpectedOwner.end() ? it->second : selfSid();
   }
-  HANDLE h = OpenMutexW(SYNCHRONIZE, FALSE, widen(mutexName(m.name)).c_str());
+  HANDLE h = OpenMutexW(kReadersMutex, FALSE, widen(mutexName(m.name)).c_str());
   if (!h) return false;  // no writer has it: it vanished with the last handle
+  DWORD rc = 0;
+  if (!untrusted(h, Kind::kMutex, expected, false, "", rc).empty() || rc != ERROR_SUCCESS) {
+    CloseHandle(h);
+    return false;
+  }
   DWORD r = WaitForSingleObject(h, 0);
   bool alive = r == WAIT_TIMEOUT;
   if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) ReleaseMutex(h);
@@ -267,11 +438,17 @@ bool replaced(const Mapping&) { return false; }  // a name maps to one object wh
 
 void close(Mapping& m) {
   if (m.base) UnmapViewOfFile(m.base);
-  if (m.mapHandle) CloseHandle(m.mapHandle);
+  if (m.mapHandle) {
+    {
+      std::lock_guard<std::mutex> g(gLock);
+      gExpectedOwner.erase(m.mapHandle);
+    }
+    CloseHandle(m.mapHandle);
+  }
   if (m.mutexHandle) {
     ReleaseMutex(m.mutexHandle);
     CloseHandle(m.mutexHandle);
-    std::lock_guard<std::mutex> g(gOwnedMutex);
+    std::lock_guard<std::mutex> g(gLock);
     gOwned.erase(m.name);
   }
   m.base = nullptr;
@@ -282,7 +459,28 @@ void close(Mapping& m) {
 
 bool unlink(const std::string&, Error&) { return true; }  // the mapping goes with its last handle
 
-bool grant(Mapping&, const Access&, Error&) { return true; }
+// A writer that took an object over gives it (mapping and mutex) its own DACL:
+// the old writer's readers lose access unless this one grants them too.
+bool grant(Mapping& m, const Access& access, Error& err) {
+  std::string readers;
+  if (!resolveReaders(access, readers, err)) return false;
+  if (selfSid().empty()) return winError(err, "reading this process's user SID for", m.name, GetLastError());
+  const struct {
+    HANDLE h;
+    Kind kind;
+    std::string name;
+  } objects[] = {{m.mapHandle, Kind::kMapping, m.name}, {m.mutexHandle, Kind::kMutex, mutexName(m.name)}};
+  for (const auto& o : objects) {
+    if (!o.h) continue;
+    Security sec(o.kind, readers);
+    if (!sec.sd) return winError(err, "building the DACL for", o.name, GetLastError());
+    // The whole descriptor, so that its protected-DACL flag comes along (Wine's
+    // SetSecurityInfo loses PROTECTED_DACL_SECURITY_INFORMATION).
+    if (!SetKernelObjectSecurity(o.h, DACL_SECURITY_INFORMATION, sec.sd))
+      return winError(err, "SetKernelObjectSecurity (its DACL) on", o.name, GetLastError());
+  }
+  return true;
+}
 
 bool publish(Mapping&, bool, Error&) { return true; }  // a mapping has its name from creation
 

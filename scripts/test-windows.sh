@@ -20,7 +20,7 @@ start=$SECONDS
 NODE_VERSIONS=("$@")
 [ ${#NODE_VERSIONS[@]} -gt 0 ] || NODE_VERSIONS=(20.20.2 22.23.3)
 # The suites that run under Wine: every addon-facing suite plus the pure ones.
-SUITES=(binding config region registry status test-addon view)
+SUITES=(binding config region registry status test-addon view win32-access)
 SUITE_TIMEOUT_S=150 # per Node version; both together stay well under 5 minutes
 
 # shellcheck source=scripts/wine-node.sh
