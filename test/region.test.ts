@@ -20,6 +20,7 @@ import { CommyError } from '../lib/errors.js';
 import { fixturesDir, forkFixture, isRoot } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
 import { thrown } from '../harness/errors.js';
+import { validImage } from '../harness/images.js';
 import { waitFor } from '../harness/wait.js';
 import { testAddon, type RawMapping } from './test-addon.js';
 
@@ -224,24 +225,6 @@ describe('cross-process reads', () => {
     expect(failed).to.equal(0);
   });
 });
-
-/** A valid raw region image, built from the exported layout. */
-function validImage(cluster: string, serverId: string, capacity = 2): Buffer {
-  const f = layout.fixed;
-  const total = layout.headerSize + capacity * layout.slotSize;
-  const b = Buffer.alloc(total);
-  b.writeBigUInt64LE(f.magicValue, f.magic);
-  b.writeUInt32LE(f.byteOrderMark, f.byteOrder);
-  b.writeUInt16LE(layout.versionMajor, f.versionMajor);
-  b.writeUInt16LE(layout.versionMinor, f.versionMinor);
-  b.writeUInt32LE(layout.headerSize, f.headerSize);
-  b.writeUInt32LE(layout.slotSize, f.slotSize);
-  b.writeUInt32LE(capacity, f.capacity);
-  b.writeBigUInt64LE(BigInt(total), f.totalSize);
-  b.write(cluster, f.cluster);
-  b.write(serverId, f.serverId);
-  return b;
-}
 
 describe('validation of corrupt or foreign regions', () => {
   const raws: RawMapping[] = [];

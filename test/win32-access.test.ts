@@ -11,19 +11,12 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { binding } from '../lib/binding.js';
-import type { NativeRegion } from '../lib/native.js';
-import { RegionReader, RegionWriter, layout, regionName } from '../lib/region/index.js';
-import { CommyError } from '../lib/errors.js';
+import { RegionReader, RegionWriter, regionName } from '../lib/region/index.js';
 import { fixturesDir } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
+import { codeOf, thrown } from '../harness/errors.js';
+import { validImage } from '../harness/images.js';
 import { waitFor } from '../harness/wait.js';
-
-// `readers` (create) and `owner` (open) straight to the addon, which reads both
-// (native/addon.cc); lib/native.ts does not declare them in this branch yet.
-const native = binding as unknown as {
-  create(o: { cluster: string; serverId: string; capacity: number; readers?: string }): NativeRegion;
-  open(o: { cluster: string; serverId: string; owner?: string }): NativeRegion;
-};
 
 const securityTool = join(fixturesDir, 'win32-security.exe');
 const users = { sid: 'S-1-5-32-545' }; // a group Wine and Windows both resolve
@@ -32,42 +25,11 @@ const users = { sid: 'S-1-5-32-545' }; // a group Wine and Windows both resolve
 const readersMapping = '0x20005';
 const readersMutex = '0x120001';
 
-function errorOf(fn: () => unknown): CommyError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CommyError);
-    return err as CommyError;
-  }
-  expect.fail('expected a CommyError');
-}
-
-/** The code of the CommyError fn throws, or undefined if it returns. */
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as CommyError).code;
-  }
-  return undefined;
-}
-
-/** A valid raw region image, built from the exported layout (as in region.test.ts). */
-function validImage(cluster: string, serverId: string, capacity = 2): Buffer {
-  const f = layout.fixed;
-  const total = layout.headerSize + capacity * layout.slotSize;
-  const b = Buffer.alloc(total);
-  b.writeBigUInt64LE(f.magicValue, f.magic);
-  b.writeUInt32LE(f.byteOrderMark, f.byteOrder);
-  b.writeUInt16LE(layout.versionMajor, f.versionMajor);
-  b.writeUInt16LE(layout.versionMinor, f.versionMinor);
-  b.writeUInt32LE(layout.headerSize, f.headerSize);
-  b.writeUInt32LE(layout.slotSize, f.slotSize);
-  b.writeUInt32LE(capacity, f.capacity);
-  b.writeBigUInt64LE(BigInt(total), f.totalSize);
-  b.write(cluster, f.cluster);
-  b.write(serverId, f.serverId);
-  return b;
+/** What fn threw, which must be a CommyError. */
+function errorOf(fn: () => unknown): { code?: string; message: string } {
+  const e = thrown(fn);
+  expect(e?.commy, `expected a CommyError, got ${e?.message ?? 'none'}`).to.equal(true);
+  return e!;
 }
 
 interface Described {
@@ -206,14 +168,14 @@ describe('Windows region security: owner, writer mutex, readers', () => {
     const key2 = uniqueKey();
     await squatMapping(key2, `O:${users.sid}D:P(A;;GA;;;${users.sid})`);
     expect(errorOf(() => RegionReader.open(key2)).message).to.include('it is owned by BUILTIN\\Users');
-    native.open({ ...key2, owner: 'Users' }).close();
-    native.open({ ...key2, owner: users.sid }).close();
+    RegionReader.open({ ...key2, owner: 'Users' }).close();
+    RegionReader.open({ ...key2, owner: users.sid }).close();
   });
 
   it('readers: a read-only ACE for that group on the mapping and the mutex, re-granted by a writer that takes over', function () {
     needWindows(this);
     const key = uniqueKey();
-    const first = native.create({ ...key, capacity: 2, readers: 'Users' });
+    const first = RegionWriter.create({ ...key, capacity: 2, readers: 'Users' });
     cleanups.push(() => first.close());
     const d = describeObjects(regionName(key));
     const self = /^O:(S-[0-9-]+)D:P/.exec(d.mapping)?.[1];
@@ -238,7 +200,7 @@ describe('Windows region security: owner, writer mutex, readers', () => {
     expect(d2.mutex).to.match(ownerOnly);
     // And one with readers (a string SID this time) grants them on both objects.
     second.stop({ unlink: true });
-    const third = native.create({ ...key, capacity: 2, readers: users.sid });
+    const third = RegionWriter.create({ ...key, capacity: 2, readers: users.sid });
     cleanups.push(() => third.close());
     expect(third.tookOver).to.equal(true);
     const d3 = describeObjects(regionName(key));
@@ -251,14 +213,14 @@ describe('Windows region security: owner, writer mutex, readers', () => {
   it('readers: an unknown account or group, or a domain, is refused with ERR_INVALID_ARG naming it', function () {
     needWindows(this, false);
     const e = errorOf(() => {
-      const r = native.create({ ...uniqueKey(), capacity: 2, readers: 'no-such-group-commy' });
+      const r = RegionWriter.create({ ...uniqueKey(), capacity: 2, readers: 'no-such-group-commy' });
       r.close();
     });
     expect(e.code, e.message).to.equal('ERR_INVALID_ARG');
     expect(e.message).to.include('readers "no-such-group-commy": no such account or group');
     // The computer's own name resolves, but to a domain: no one reads as that.
     const computer = process.env.COMPUTERNAME ?? hostname();
-    const d = errorOf(() => native.create({ ...uniqueKey(), capacity: 2, readers: computer }).close());
+    const d = errorOf(() => RegionWriter.create({ ...uniqueKey(), capacity: 2, readers: computer }).close());
     expect(d.code, d.message).to.equal('ERR_INVALID_ARG');
     expect(d.message).to.include(`readers "${computer}" names a domain, not an account or group`);
   });
@@ -267,12 +229,12 @@ describe('Windows region security: owner, writer mutex, readers', () => {
     needWindows(this, false);
     const key = uniqueKey();
     writer(key);
-    const e = errorOf(() => native.open({ ...key, owner: 'SYSTEM' }).close());
+    const e = errorOf(() => RegionReader.open({ ...key, owner: 'SYSTEM' }).close());
     expect(e.code, e.message).to.equal('ERR_REGION_UNTRUSTED');
     expect(e.message).to.match(/it is owned by .*\(S-1-5-[0-9-]+\), not by NT AUTHORITY\\SYSTEM \(S-1-5-18\)/);
-    native.open({ ...key, owner: userInfo().username }).close();
+    RegionReader.open({ ...key, owner: userInfo().username }).close();
     RegionReader.open(key).close();
-    const u = errorOf(() => native.open({ ...key, owner: 'no-such-account-commy' }).close());
+    const u = errorOf(() => RegionReader.open({ ...key, owner: 'no-such-account-commy' }).close());
     expect(u.code, u.message).to.equal('ERR_INVALID_ARG');
     expect(u.message).to.include('owner "no-such-account-commy": no such account');
   });
