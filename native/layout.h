@@ -12,7 +12,7 @@ namespace commy {
 constexpr uint64_t kMagic = 0x4D4853594D4D4F43ULL;
 constexpr uint32_t kByteOrderMark = 0x01020304u;
 constexpr uint16_t kVersionMajor = 1;  // readers reject any other major
-constexpr uint16_t kVersionMinor = 0;  // readers accept any minor
+constexpr uint16_t kVersionMinor = 1;  // readers accept any minor; 1 added header::kStatusSeq
 
 constexpr size_t kCacheLine = 64;
 constexpr size_t kNameBytes = 64;  // cluster / serverId, NUL-padded, max 63 chars
@@ -38,6 +38,9 @@ constexpr size_t kState = 196;          // u32 (RegionState)
 constexpr size_t kWriterStartMs = 200;  // u64, wall clock
 constexpr size_t kHeartbeatMs = 208;    // u64, wall clock
 constexpr size_t kGeneration = 216;     // u64, bumped after every slot/header write
+// u32, bumped after every status or membership transition (since minor 1):
+// the word change notification blocks on (os::waitChange). 0 = never moved.
+constexpr size_t kStatusSeq = 224;
 // Header seqlock and the data it guards.
 constexpr size_t kSeq = 256;   // u64, own cache line
 constexpr size_t kData = 320;  // seqlocked bytes, meaning owned by header_data::

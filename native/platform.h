@@ -3,6 +3,7 @@
 // an OS header. Every failure becomes a stable code from core.h.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,6 +23,8 @@ struct Mapping {
 #if defined(_WIN32)
   void* mapHandle = nullptr;
   void* mutexHandle = nullptr;
+  void* changeHandle = nullptr;  // named semaphore <name>-changed (see notify)
+  void* cancelHandle = nullptr;  // unnamed event: cancelWaits() sets it
 #else
   int fd = -1;
 #endif
@@ -86,6 +89,34 @@ bool publish(Mapping& m, bool replace, Error& err);
 // name). Windows cannot: the name lives while any reader holds a handle, so
 // it closes m and fails with kBadLayout, saying what to do.
 bool retire(Mapping& m, const std::string& shape, Error& err);
+// ---- change notification -------------------------------------------------
+// Readers block until a 32-bit word of the region (the header's status
+// sequence) moves. Linux: a shared futex on the word itself. Windows: a named
+// semaphore `<name>-changed`, with the region's DACL (readers get SYNCHRONIZE);
+// notify() releases it generously and waiters recheck the word, so a release
+// that finds no waiter only causes a spurious wake later, never a lost one.
+// Elsewhere: not available (callers poll).
+enum class WaitResult { kChanged, kTimeout, kCancelled, kUnsupported };
+// Prepares m for notify/waitChange: the writer (createNew or takeover) creates
+// the named object with `access`; a reader opens it, checking its owner as
+// for the mapping. Failure leaves m usable without notification (callers poll):
+// true unless the object exists but must not be trusted (kUntrusted).
+bool openNotifier(Mapping& m, bool writer, const Access& access, Error& err);
+// True when waitChange can block on m (else it returns kUnsupported).
+bool canWait(const Mapping& m);
+// Writer: wakes every process blocked on `word` (after the word was changed
+// with a seq_cst store). One system call.
+void notify(Mapping& m, const uint8_t* word);
+// Blocks the calling thread (never the JS thread) until *word != expected,
+// `timeoutMs` passes, or `cancelled` is set and cancelWaits(m) called.
+// Spurious wakes are absorbed here.
+WaitResult waitChange(Mapping& m, const uint8_t* word, uint32_t expected, uint32_t timeoutMs,
+                      const std::atomic<bool>& cancelled);
+// Wakes this process's waitChange calls on m so they see `cancelled` (which
+// the caller sets first). Linux: a wake on the word (other processes'
+// waiters recheck it and sleep again); Windows: m's cancel event.
+void cancelWaits(Mapping& m, const uint8_t* word);
+
 // Names of commy objects on this host, where the OS can list them.
 bool listNames(std::vector<std::string>& out);
 
