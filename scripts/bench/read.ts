@@ -234,7 +234,8 @@ async function benchPeers(peers: number, redis: RedisHandle | null, rows: CaseRo
       { key: 'snap', label: '`snapshot()`, whole', op: () => view.snapshot(), async: false },
       {
         key: 'withWriter',
-        label: 'its one call into the addon: writer line (liveness `flock` probe, clock), header, 16 compact records',
+        label:
+          'its one call into the addon: writer line (liveness probe at most once a ms, clock), header, 16 compact records',
         op: () => c.readAll(true),
         async: false,
       },

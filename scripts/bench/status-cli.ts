@@ -167,10 +167,11 @@ async function main(): Promise<void> {
     table(['command', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'runs', 'ratio at p50'], rows, 'lrrrrrl'),
     `\nA \`commy status\` call is a Node process, and nearly all of its time is startup: Node itself (the \`node -e 0\` ` +
       `row) and then loading modules; the shared-memory read inside it takes microseconds (see the read benchmark). ` +
-      `The gap between the CLI and the minimal program (the same snapshot, printed the same way) is the CLI loading ` +
-      `every command's dependencies up front (pino, pino-pretty, prom-client, the protocol stack) for a command that ` +
-      `needs none of them. A program that reads the state often should keep a \`ClusterView\` open instead of ` +
-      `spawning the CLI.`,
+      `The CLI loads each command's module only when that command runs (\`lib/cli/main.ts\`), so \`status\` pays ` +
+      `for commander and its own imports, not for the agent's network stack, pino or prom-client; what is left ` +
+      `between it and the minimal program (the same snapshot, printed the same way) is commander and the command's ` +
+      `option checks. A program that reads the state often should keep a \`ClusterView\` open instead of spawning ` +
+      `the CLI.`,
   ];
   emit(args, {
     name: 'status',
