@@ -9,12 +9,9 @@ const s = view.snapshot();
 console.log(`${s.status.healthyPeers}/${s.status.totalPeers} healthy, quorum: ${s.status.quorumAvailable}`);
 for (const p of s.peers) console.log(`  ${p.serverId} ${p.status} (missed ${p.missedHeartbeats})`);
 
-// Called once now, then only when the region's change generation moves.
-const watch = view.watch(
-  (snap) => console.log('changed:', snap.peers.map((p) => `${p.serverId}=${p.status}`).join(' ')),
-  {
-    intervalMs: 100,
-  },
+// Called once now, then at each status, membership or quorum change: the node wakes this process.
+const watch = view.watch((snap, transitions) =>
+  console.log('changed:', transitions.map((t) => `${t.serverId} ${t.from ?? '-'} -> ${t.to ?? '-'}`).join(', ')),
 );
 setTimeout(() => {
   watch.close();

@@ -20,7 +20,9 @@ export {
   type PeerDetails,
   type NodeDetails,
   type ViewKey,
+  type WaitOptions,
 } from './view.js';
+export { type PeerTransition } from './transitions.js';
 export {
   PeerRegistry,
   type PeerStatusChange,

@@ -115,7 +115,14 @@ export interface NativeRegion {
   /** Copies a consistent image (layout.image, layout.record); returns the record count. */
   read(out: Buffer, parts: number, slot: number, known?: Uint32Array): number;
   writeHeaderData(data: Buffer): void;
-  writeSlot(index: number, data: Buffer): void;
+  /** `statusChange`: the write changes the slot's peer or status; the status sequence moves and waiters wake. */
+  writeSlot(index: number, data: Buffer, statusChange?: boolean): void;
+  /** The header's status sequence (0 in a minor-0 region). */
+  statusSeq(): number;
+  /** False where the OS or the region cannot block on the status sequence: poll instead. */
+  canWait(): boolean;
+  /** Blocks a native thread until the status sequence is no longer `expected`; one at a time per region. */
+  waitForChange(expected: number, timeoutMs: number): Promise<'changed' | 'timeout' | 'unsupported' | 'closed'>;
   addCounter(index: number, counter: number, amount: number): void;
   resetCounters(index: number): void;
   touch(): void;

@@ -11,7 +11,8 @@ import {
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
 import { defaults } from './defaults.js';
-import { CommyError, invalidArg } from './errors.js';
+import { CommyError, ErrorCode, invalidArg } from './errors.js';
+import { transitionsBetween, type PeerTransition } from './transitions.js';
 import {
   computeClusterStatus,
   connectionFromCode,
@@ -82,6 +83,18 @@ export interface WatchHandle {
 }
 
 export interface WatchOptions {
+  /**
+   * `status` (default): call back only when membership, a peer's status or
+   * quorum changes (or the writer's liveness flips), with the transitions.
+   * `any`: after every write to the region (last-seen, RTT, lag included).
+   */
+  on?: 'status' | 'any';
+  /**
+   * Poll every `intervalMs` instead of waiting for the writer's wake-up. `on:
+   * 'any'` always polls; so does `status` where the OS cannot wait (macOS) or
+   * the region's writer is too old to wake readers.
+   */
+  poll?: boolean;
   /** Poll period; default defaults.watchIntervalMs. */
   intervalMs?: number;
   /**
@@ -91,6 +104,16 @@ export interface WatchOptions {
    */
   onError?: (err: Error) => void;
 }
+
+export interface WaitOptions {
+  /** Resolve false after this many ms without a change (default: wait until one). */
+  timeoutMs?: number;
+  /** Aborting rejects the wait with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** How often a waiting view also looks at the writer's liveness and for a replaced region. */
+const RECHECK_MS = 1000;
 
 /** Record r of an image as a PeerSnapshot. */
 function peerOf(image: RegionImage, r: number): PeerSnapshot {
@@ -123,6 +146,10 @@ function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot): PeerDetai
 }
 
 const HD = layout.header;
+function closedError(): CommyError {
+  return new CommyError(ErrorCode.RegionClosed, 'this ClusterView is closed; open a new one');
+}
+
 /** Slot index hints of getPeer() are dropped past this many ids. */
 const MAX_HINTS = 8192;
 
@@ -132,6 +159,11 @@ export class ClusterView {
   private closed = false;
   /** Stops of the live watches; close() runs them all. */
   private readonly watchers = new Set<() => void>();
+  /** Pending waitForChange() calls, each settled once the status sequence leaves its baseline. */
+  private readonly waiters = new Set<{ baseline: number; settle: (changed: boolean | Error) => void }>();
+  /** True while one native wait (or one poll timer) serves every waiter. */
+  private waiting = false;
+  private pollTimer: NodeJS.Timeout | undefined;
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
 
@@ -272,18 +304,107 @@ export class ClusterView {
   }
 
   /**
-   * Polls the region's change generation every `intervalMs` and calls `cb`
-   * with a fresh snapshot only when something changed (and once at start).
-   * No callback runs after the handle's close() or the view's close().
+   * The counter waitForChange() watches: the status sequence, or, in a region
+   * of a writer too old to keep one, the any-write generation.
    */
-  watch(cb: (snapshot: ClusterSnapshot) => void, opts: WatchOptions = {}): WatchHandle {
+  private changeWord(): number {
+    return this.region.versionMinor >= 1 ? this.region.statusSeq() : this.region.generation();
+  }
+
+  /**
+   * Resolves true once membership, a peer's status or quorum has changed
+   * since the call (the writer wakes this process: a futex on Linux, a named
+   * semaphore on Windows; elsewhere it polls every defaults.watchIntervalMs),
+   * false after `timeoutMs`. Rejects with ERR_REGION_CLOSED when the view is
+   * closed, and with the signal's reason when it is aborted. Waiting occupies
+   * one native thread per view, never libuv's threadpool.
+   */
+  waitForChange(opts: WaitOptions = {}): Promise<boolean> {
+    if (this.closed) return Promise.reject(closedError());
+    return this.waitSince(this.changeWord(), opts);
+  }
+
+  /** waitForChange from a change word read earlier (a watch reads it before its snapshot: no change falls between). */
+  private waitSince(baseline: number, opts: WaitOptions): Promise<boolean> {
+    const { timeoutMs, signal } = opts;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1))
+      return Promise.reject(invalidArg('waitForChange timeoutMs must be 0..2147483647'));
+    if (this.closed) return Promise.reject(closedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => waiter.settle(signal!.reason as Error);
+      const waiter = {
+        baseline,
+        settle: (changed: boolean | Error) => {
+          this.waiters.delete(waiter);
+          if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          if (changed instanceof Error) reject(changed);
+          else resolve(changed);
+        },
+      };
+      this.waiters.add(waiter);
+      if (timeoutMs !== undefined) timer = setTimeout(() => waiter.settle(false), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pump();
+    });
+  }
+
+  /** Settles the waiters whose baseline moved; with `all`, every one (the region was replaced). */
+  private settleWaiters(all = false): number {
+    const now = this.changeWord();
+    for (const w of [...this.waiters]) if (all || now !== w.baseline) w.settle(true);
+    return now;
+  }
+
+  /** Keeps one wait (native, or a poll timer) running while anyone waits. */
+  private pump(): void {
+    if (this.waiting || this.closed || this.waiters.size === 0) return;
+    // Every waiter left has this baseline: the native wait starts from the same read.
+    const now = this.settleWaiters();
+    if (this.waiters.size === 0) return;
+    this.waiting = true;
+    const next = () => {
+      this.waiting = false;
+      if (this.closed) return;
+      let replaced = false;
+      try {
+        replaced = this.refreshIfReplaced(this.region.info().writer.alive);
+      } catch {
+        // a failed liveness read is retried at the next wake
+      }
+      this.settleWaiters(replaced);
+      this.pump();
+    };
+    if (!this.region.canWait()) {
+      this.pollTimer = setTimeout(next, defaults.watchIntervalMs);
+      return;
+    }
+    this.region.waitForStatusChange(now, RECHECK_MS).then(next, (err: Error) => {
+      this.waiting = false;
+      for (const w of [...this.waiters]) w.settle(err);
+    });
+  }
+
+  /**
+   * Calls `cb` with a fresh snapshot and the peer transitions since the
+   * previous call: once at start (transitions from nothing), then on every
+   * status, membership or quorum change, or when the writer's liveness flips
+   * (`on: 'status'`, the default, woken by the writer), or after any write
+   * (`on: 'any'`, polled every `intervalMs`). No callback runs after the
+   * handle's close() or the view's close().
+   */
+  watch(cb: (snapshot: ClusterSnapshot, transitions: PeerTransition[]) => void, opts: WatchOptions = {}): WatchHandle {
     const intervalMs = opts.intervalMs ?? defaults.watchIntervalMs;
     if (!Number.isFinite(intervalMs) || intervalMs < 1) throw invalidArg('watch intervalMs must be >= 1');
     if (opts.onError !== undefined && typeof opts.onError !== 'function')
       throw invalidArg('watch onError must be a function');
+    const on = opts.on ?? 'status';
+    if (on !== 'status' && on !== 'any') throw invalidArg(`watch on must be "status" or "any", got ${String(on)}`);
     if (this.closed) throw invalidArg('this ClusterView is closed; open a new one to watch');
     let lastGeneration = -1;
-    let lastAlive: boolean | undefined;
+    let prev: ClusterSnapshot | undefined;
     let active = true;
     const warned = new Set<string>();
     const report = (err: Error) => {
@@ -296,28 +417,72 @@ export class ClusterView {
     const tick = () => {
       if (!active) return;
       let snapshot: ClusterSnapshot;
+      let transitions: PeerTransition[];
       try {
         const generation = this.region.generation();
         const image = this.image(false);
-        if (generation === lastGeneration && image.writerAlive === lastAlive) return;
+        if (prev && generation === lastGeneration && image.writerAlive === prev.writer.alive) return;
         lastGeneration = generation;
-        lastAlive = image.writerAlive;
         snapshot = this.snapshotOfImage(image);
+        transitions = transitionsBetween(prev?.peers ?? [], snapshot.peers, (id) => this.reasonOf(id));
+        const fire = !prev || on === 'any' || transitions.length > 0 || snapshot.writer.alive !== prev.writer.alive;
+        prev = snapshot;
+        if (!fire) return;
       } catch (err) {
         report(err as Error);
         return;
       }
-      cb(snapshot);
+      cb(snapshot, transitions);
     };
-    const timer = setInterval(tick, intervalMs);
+    let stopDriver: () => void;
+    if (on === 'any' || opts.poll) {
+      const timer = setInterval(tick, intervalMs);
+      stopDriver = () => clearInterval(timer);
+    } else {
+      const abort = new AbortController();
+      const loop = async () => {
+        await Promise.resolve(); // as the polled watch: the first call comes after watch() returns
+        while (active) {
+          // Read before the snapshot, so a change landing after it still ends the next wait.
+          let seq: number;
+          try {
+            seq = this.changeWord();
+          } catch (err) {
+            if (!active || this.closed) return;
+            report(err as Error);
+            await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
+            continue;
+          }
+          tick();
+          if (!active) return;
+          try {
+            await this.waitSince(seq, { timeoutMs: RECHECK_MS, signal: abort.signal });
+          } catch (err) {
+            if (!active) return; // closed or aborted: the end of this watch
+            report(err as Error);
+          }
+        }
+      };
+      stopDriver = () => abort.abort();
+      void loop();
+    }
     const stop = () => {
+      if (!active) return;
       active = false;
-      clearInterval(timer);
+      stopDriver();
       this.watchers.delete(stop);
     };
     this.watchers.add(stop);
-    queueMicrotask(tick);
+    if (on === 'any' || opts.poll) queueMicrotask(tick);
     return { close: stop };
+  }
+
+  /** The node's recorded reason for a peer's latest status (read only when a transition is seen). */
+  private reasonOf(serverId: string): string {
+    const image = this.region.detail();
+    const n = image.readAll(false);
+    for (let r = 0; r < n; r++) if (image.serverId(r) === serverId) return image.statusReason(r);
+    return '';
   }
 
   /** Stops every watch and unmaps the region. Idempotent. */
@@ -325,6 +490,8 @@ export class ClusterView {
     if (this.closed) return;
     this.closed = true;
     for (const stop of [...this.watchers]) stop();
-    this.region.close();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    for (const w of [...this.waiters]) w.settle(closedError());
+    this.region.close(); // ends the native wait at once
   }
 }

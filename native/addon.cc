@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "change_waiter.h"
 #include "core.h"
 #include "platform.h"
 #include "region.h"
@@ -77,6 +78,9 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
                            InstanceMethod<&RegionWrap::Touch>("touch"),
                            InstanceMethod<&RegionWrap::SetState>("setState"),
                            InstanceMethod<&RegionWrap::UnlinkName>("unlinkName"),
+                           InstanceMethod<&RegionWrap::StatusSeq>("statusSeq"),
+                           InstanceMethod<&RegionWrap::CanWait>("canWait"),
+                           InstanceMethod<&RegionWrap::WaitForChange>("waitForChange"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
                            InstanceMethod<&RegionWrap::Replaced>("replaced"),
                            InstanceMethod<&RegionWrap::Counters>("counters"),
@@ -110,7 +114,33 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return static_cast<uint32_t>(d);
   }
 
+  // statusSeq(): the header's status sequence (0 in a minor-0 region).
+  Napi::Value StatusSeq(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), live(info.Env()).statusSeq());
+  }
+  Napi::Value CanWait(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), live(info.Env()).canWait());
+  }
+  // waitForChange(expected, timeoutMs): a promise of "changed", "timeout",
+  // "unsupported" or "closed" (see ChangeWaiter). One at a time.
+  Napi::Value WaitForChange(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+      throwCode(env, code::kInvalidArg, "waitForChange(expected, timeoutMs) takes numbers");
+    double t = info[1].As<Napi::Number>().DoubleValue();
+    if (!(t >= 0 && t <= 2147483647.0)) throwCode(env, code::kInvalidArg, "timeoutMs must be 0..2147483647");
+    if (!waiter_) waiter_ = std::make_unique<ChangeWaiter>(region_);
+    if (waiter_->pending()) throwCode(env, code::kInvalidArg, "a waitForChange is already pending on this region");
+    return waiter_->wait(env, info[0].As<Napi::Number>().Uint32Value(), static_cast<uint32_t>(t));
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    // First the waiting thread: it must be gone before anything is unmapped.
+    if (waiter_) {
+      waiter_->close(info.Env());
+      waiter_.reset();
+    }
     // The one JS object that can alias the mapping is the counters buffer:
     // detach it first (its views turn empty, and V8 drops its backing store
     // now), so nothing in JS can reach the memory once it is unmapped.
@@ -185,11 +215,12 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return info.Env().Undefined();
   }
 
+  // writeSlot(index, data, statusChange?): statusChange wakes the waiters.
   Napi::Value WriteSlot(const Napi::CallbackInfo& info) {
     Region& r = writer(info.Env());
     uint32_t i = slotIndex(info, r);
     auto b = bufferArg(info, 1, slot::kDataSize, "slot buffer");
-    r.writeSlot(i, b.Data());
+    r.writeSlot(i, b.Data(), info.Length() > 2 && info[2].ToBoolean().Value());
     return info.Env().Undefined();
   }
 
@@ -277,6 +308,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
   }
 
   std::shared_ptr<Region> region_;
+  std::unique_ptr<ChangeWaiter> waiter_;  // declared after region_: destroyed (thread joined) first
   Napi::Reference<Napi::ArrayBuffer> counters_;
   bool countersRefused_ = false;
 };

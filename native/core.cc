@@ -178,6 +178,9 @@ void reinitializeRegion(uint8_t* base, const Layout& layout, uint32_t pid, uint6
   storeU32(base + header::kWriterPid, pid);
   storeU64(base + header::kWriterStartMs, nowMs);
   storeU64(base + header::kHeartbeatMs, nowMs);
+  // This writer keeps header::kStatusSeq (minor 1); readers mapped already
+  // keep the minor they validated and poll if it was 0.
+  storeU32(base + header::kVersionMajor, uint32_t{kVersionMajor} | (uint32_t{kVersionMinor} << 16));
   at<uint64_t>(base + header::kGeneration).fetch_add(1, std::memory_order_release);
   storeU32(base + header::kState, static_cast<uint32_t>(RegionState::kRunning), std::memory_order_release);
 }

@@ -9,6 +9,10 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/file.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -18,6 +22,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -385,6 +390,70 @@ bool retire(Mapping& m, const std::string&, Error&) {
   close(m);
   return true;
 }
+
+// Change notification: a shared (not FUTEX_PRIVATE) futex on the region's
+// status word, so waiters in every process that maps it are woken; a
+// read-only mapping may wait and wake.
+#if defined(__linux__)
+namespace {
+long futex(const uint8_t* word, int op, uint32_t val, const struct timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), op, val, timeout, nullptr, 0);
+}
+}  // namespace
+#endif
+
+bool openNotifier(Mapping&, bool, const Access&, Error&) { return true; }  // the word is in the mapping
+
+bool canWait(const Mapping& m) {
+#if defined(__linux__)
+  return m.base != nullptr;
+#else
+  (void)m;
+  return false;  // macOS has no futex across processes: callers poll
+#endif
+}
+
+void notify(Mapping& m, const uint8_t* word) {
+#if defined(__linux__)
+  if (m.base) futex(word, FUTEX_WAKE, INT_MAX, nullptr);
+#else
+  (void)m;
+  (void)word;
+#endif
+}
+
+WaitResult waitChange(Mapping& m, const uint8_t* word, uint32_t expected, uint32_t timeoutMs,
+                      const std::atomic<bool>& cancelled) {
+#if defined(__linux__)
+  if (!m.base) return WaitResult::kCancelled;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  for (;;) {
+    if (cancelled.load(std::memory_order_acquire)) return WaitResult::kCancelled;
+    uint32_t now =
+        std::atomic_ref<const uint32_t>(*reinterpret_cast<const uint32_t*>(word)).load(std::memory_order_seq_cst);
+    if (now != expected) return WaitResult::kChanged;
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return WaitResult::kTimeout;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    // The kernel sleeps only if the word still equals `expected`, atomically
+    // with the writer's wake: no wake-up is lost. EAGAIN, EINTR, ETIMEDOUT
+    // and spurious wakes all lead back to the checks above.
+    futex(word, FUTEX_WAIT, expected, &ts);
+  }
+#else
+  (void)m;
+  (void)word;
+  (void)expected;
+  (void)timeoutMs;
+  (void)cancelled;
+  return WaitResult::kUnsupported;
+#endif
+}
+
+void cancelWaits(Mapping& m, const uint8_t* word) { notify(m, word); }
 
 bool listNames(std::vector<std::string>& out) {
 #if defined(__linux__)

@@ -55,7 +55,10 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
       Error e2;
       if (!validateRegion(r->map_.base, r->map_.size, r->layout_, e2)) return fail(err, e2.code, e2.message);
       // Complete and locked: only now does the name lead to it.
-      if (os::publish(r->map_, retired.base != nullptr, err)) return r;
+      if (os::publish(r->map_, retired.base != nullptr, err)) {
+        if (!os::openNotifier(r->map_, true, access, err)) return nullptr;
+        return r;
+      }
       os::close(r->map_);
       if (err.code != code::kExists) return nullptr;
     } else if (err.code != code::kExists) {
@@ -101,8 +104,10 @@ std::unique_ptr<Region> Region::create(const CreateOptions& o, Error& err, bool*
         return nullptr;
       }
       reinitializeRegion(m.base, l, os::currentPid(), os::wallClockMs());
+      l.versionMinor = kVersionMinor;  // reinitializeRegion stored it
       r->map_ = m;
       r->layout_ = l;
+      if (!os::openNotifier(r->map_, true, access, err)) return nullptr;
       if (tookOver) *tookOver = true;
       return r;
     }
@@ -155,6 +160,7 @@ std::unique_ptr<Region> Region::openByName(const std::string& name, bool writabl
   access.owner = owner;
   if (!os::openExisting(name, writable, false, access, r->map_, err)) return nullptr;
   if (!validateRegion(r->map_.base, r->map_.size, r->layout_, err)) return nullptr;  // ~Region unmaps
+  if (!os::openNotifier(r->map_, false, access, err)) return nullptr;                // a squatter's: refused
   return r;
 }
 
@@ -178,8 +184,33 @@ WriterInfo Region::writerInfo() const {
   w.startMs = loadU64(b + header::kWriterStartMs);
   w.heartbeatMs = loadU64(b + header::kHeartbeatMs);
   w.generation = loadU64(b + header::kGeneration, std::memory_order_acquire);
-  w.alive = os::writerAlive(map_);
+  w.alive = writerAliveCached();
   return w;
+}
+
+bool Region::writerAliveCached() const {
+  if (map_.writerLock) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (now - probedAt_ >= std::chrono::milliseconds(kAliveCacheMs) || probedAt_ == decltype(probedAt_){}) {
+    alive_ = os::writerAlive(map_);
+    probedAt_ = now;
+  }
+  return alive_;
+}
+
+uint32_t Region::statusSeq() const {
+  if (layout_.versionMinor < 1) return 0;
+  return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(map_.base + header::kStatusSeq))
+      .load(std::memory_order_acquire);
+}
+
+os::WaitResult Region::waitChange(uint32_t expected, uint32_t timeoutMs, const std::atomic<bool>& cancelled) {
+  if (!canWait()) return os::WaitResult::kUnsupported;
+  return os::waitChange(map_, map_.base + header::kStatusSeq, expected, timeoutMs, cancelled);
+}
+
+void Region::cancelWaits() {
+  if (map_.base) os::cancelWaits(map_, map_.base + header::kStatusSeq);
 }
 
 bool Region::readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const {
@@ -210,11 +241,18 @@ void Region::resetCounters(uint32_t index) {
   storeU64(s + slot::kBytesReceived, 0);
 }
 
-void Region::writeSlot(uint32_t index, const uint8_t* data) {
+void Region::writeSlot(uint32_t index, const uint8_t* data, bool statusChange) {
   uint8_t* s = slotAt(index);
   seqlockWrite(s + slot::kSeq, s + slot::kData, data, slot::kDataSize);
   std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
       .fetch_add(1, std::memory_order_release);
+  if (statusChange) {
+    // seq_cst: a reader that saw the old value and then sleeps on it is woken
+    // by this call (the kernel compares the word again before sleeping).
+    std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(map_.base + header::kStatusSeq))
+        .fetch_add(1, std::memory_order_seq_cst);
+    os::notify(map_, map_.base + header::kStatusSeq);
+  }
 }
 
 // One record. Its seq is kept only when it did not move across the copy, so

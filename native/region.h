@@ -2,6 +2,7 @@
 // writer's region, validated opening, and the seqlocked reads and writes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -63,7 +64,17 @@ class Region {
   bool replaced() const { return os::replaced(map_); }
 
   void writeHeaderData(const uint8_t* data);
-  void writeSlot(uint32_t index, const uint8_t* data);  // data: slot::kDataSize bytes
+  // data: slot::kDataSize bytes. `statusChange`: the write changes the slot's
+  // peer or its status, so the status sequence moves and waiters are woken.
+  void writeSlot(uint32_t index, const uint8_t* data, bool statusChange = false);
+
+  // Change notification (os::waitChange): the header's status sequence, 0 in
+  // a minor-0 region, and a blocking wait for it to move (never on the JS
+  // thread). canWait() is false where the OS or the region cannot: poll.
+  uint32_t statusSeq() const;
+  bool canWait() const { return layout_.versionMinor >= 1 && os::canWait(map_); }
+  os::WaitResult waitChange(uint32_t expected, uint32_t timeoutMs, const std::atomic<bool>& cancelled);
+  void cancelWaits();
   // The one read path: copies a consistent image (image:: and record:: in
   // layout.h) into `out` and sets `count` to the records copied. `parts` is a
   // set of image::kPart* flags. `slot` < 0 copies every used slot, retrying
@@ -97,8 +108,14 @@ class Region {
   bool readStable(const uint8_t* seq, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) const;
   bool copyRecord(uint32_t index, uint8_t* rec, size_t dataBytes, uint64_t known, Error& err) const;
   uint8_t* slotAt(uint32_t i) const { return map_.base + layout_.headerSize + uint64_t{i} * layout_.slotSize; }
+  // The liveness probe (a system call) at most once per kAliveCacheMs per
+  // mapping: a writer's death shows at most that late.
+  bool writerAliveCached() const;
+  static constexpr int kAliveCacheMs = 1;
   mutable os::Mapping map_;  // mutable: the liveness probe takes and drops a lock
   Layout layout_;
+  mutable std::chrono::steady_clock::time_point probedAt_{};
+  mutable bool alive_ = false;
 };
 
 }  // namespace commy

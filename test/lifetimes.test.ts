@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import FakeTimers from '@sinonjs/fake-timers';
 import { type ClusterSnapshot } from '../lib/view.js';
+import type { PeerTransition } from '../lib/transitions.js';
 import type { PeerRegistry } from '../lib/registry/registry.js';
 import { CommyError } from '../lib/errors.js';
 import { forkFixture } from '../harness/fixtures.js';
@@ -30,7 +31,7 @@ describe('ClusterView teardown', () => {
     const clock = fakeClock();
     const v = openView(startRegistry());
     const seen: ClusterSnapshot[] = [];
-    v.watch((s) => seen.push(s), { intervalMs: 50 }).close();
+    v.watch((s) => seen.push(s), { poll: true, intervalMs: 50 }).close();
     clock.runMicrotasks();
     clock.tick(500);
     expect(seen).to.have.length(0);
@@ -42,7 +43,7 @@ describe('ClusterView teardown', () => {
     const v = openView(r);
     const seen: ClusterSnapshot[] = [];
     const errors: Error[] = [];
-    v.watch((s) => seen.push(s), { intervalMs: 50, onError: (e) => errors.push(e) });
+    v.watch((s) => seen.push(s), { poll: true, intervalMs: 50, onError: (e) => errors.push(e) });
     v.close();
     clock.runMicrotasks(); // the queued first tick
     r.markHeartbeatMissed('b');
@@ -63,14 +64,14 @@ describe('ClusterView teardown', () => {
         first++;
         h1.close();
       },
-      { intervalMs: 50 },
+      { poll: true, intervalMs: 50 },
     );
     v2.watch(
       () => {
         second++;
         v2.close();
       },
-      { intervalMs: 50 },
+      { poll: true, intervalMs: 50 },
     );
     clock.runMicrotasks();
     for (let i = 0; i < 5; i++) {
@@ -103,8 +104,8 @@ describe('ClusterView teardown', () => {
     const v = openView(r);
     const a: ClusterSnapshot[] = [];
     const b: ClusterSnapshot[] = [];
-    const ha = v.watch((s) => a.push(s), { intervalMs: 50 });
-    v.watch((s) => b.push(s), { intervalMs: 50 });
+    const ha = v.watch((s) => a.push(s), { on: 'any', intervalMs: 50 });
+    v.watch((s) => b.push(s), { on: 'any', intervalMs: 50 });
     clock.runMicrotasks();
     ha.close();
     ha.close(); // idempotent
@@ -115,6 +116,33 @@ describe('ClusterView teardown', () => {
     r.markHeartbeatMissed('b');
     clock.tick(500);
     expect([a.length, b.length]).to.deep.equal([1, 2]);
+  });
+});
+
+describe('ClusterView teardown, woken watches (real timers)', () => {
+  it('a closed woken watch gets no callback for a later transition; view.close() ends waits at once', async () => {
+    const r = startRegistry();
+    const v = openView(r);
+    const other = openView(r); // a second reader, to know when the wake-up has gone out
+    const seen: PeerTransition[][] = [];
+    let first!: () => void;
+    const started = new Promise<void>((resolve) => (first = resolve));
+    const h = v.watch((_s, t) => (seen.push(t), first()));
+    await started;
+    h.close();
+    const woken = other.waitForChange({ timeoutMs: 10_000 });
+    r.markDown('b', 'left');
+    expect(await woken).to.equal(true);
+    await new Promise((resolve) => setImmediate(resolve)); // a callback for v would have run by now
+    expect(seen).to.have.length(1);
+    const pending = v.waitForChange();
+    v.close();
+    const code = await pending.then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
+    expect(code).to.equal('ERR_REGION_CLOSED');
+    expect(await v.waitForChange().catch((e: { code?: string }) => e.code)).to.equal('ERR_REGION_CLOSED');
   });
 });
 

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import FakeTimers from '@sinonjs/fake-timers';
 import { ClusterView, type ClusterSnapshot } from '../lib/view.js';
+import type { PeerTransition } from '../lib/transitions.js';
 import { PeerRegistry } from '../lib/registry/registry.js';
 import { parseConfig } from '../lib/registry/config.js';
 import { computeClusterStatus, statusForMissed, type PeerStatus } from '../lib/status.js';
@@ -121,7 +122,7 @@ describe('ClusterView.watch()', () => {
       const r = startRegistry();
       const v = openView(r);
       const seen: ClusterSnapshot[] = [];
-      const h = v.watch((s) => seen.push(s), { intervalMs: 100 });
+      const h = v.watch((s) => seen.push(s), { poll: true, intervalMs: 100 });
       await Promise.resolve();
       expect(seen).to.have.length(1);
       clock.tick(500);
@@ -174,7 +175,7 @@ describe('ClusterView.watch() and read errors', function () {
     const v = openView(r);
     const seen: ClusterSnapshot[] = [];
     const errors: Error[] = [];
-    v.watch((s) => seen.push(s), { intervalMs: 20, onError: (e) => errors.push(e) });
+    v.watch((s) => seen.push(s), { poll: true, intervalMs: 20, onError: (e) => errors.push(e) });
     await waitFor(() => seen.length === 1, { what: 'the first snapshot' });
     const restore = stallSlots(r);
     await waitFor(() => errors.length >= 1, { timeoutMs: 10_000, what: 'a contended read reported' });
@@ -200,7 +201,7 @@ describe('ClusterView.watch() and read errors', function () {
     const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
     cleanups.push(() => clock.uninstall());
     let calls = 0;
-    v.watch(() => calls++, { intervalMs: 20 });
+    v.watch(() => calls++, { poll: true, intervalMs: 20 });
     await Promise.resolve();
     expect(calls).to.equal(1);
     stallSlots(r);
@@ -213,45 +214,95 @@ describe('ClusterView.watch() and read errors', function () {
 });
 
 describe('ClusterView in another process', () => {
-  it('sees each transition and runtime add/remove within a watch interval', async () => {
+  for (const mode of ['50', 'notify'] as const) {
+    const how = mode === 'notify' ? 'woken by the writer (the default)' : 'polling every 50 ms';
+    it(`sees each transition and runtime add/remove, with its reason, ${how}`, async () => {
+      const r = startRegistry(['b@127.0.0.1:7102']);
+      const child = forkFixture('view-child.js', ['watch', r.config.cluster, r.config.serverId, mode]);
+      cleanups.push(() => child.kill());
+      type Msg = { snapshot: ClusterSnapshot; transitions: PeerTransition[]; at: number };
+      const expectSeen = async (what: string, pred: (s: ClusterSnapshot) => boolean) => {
+        const changedAt = Date.now();
+        const m = await child.next<Msg>((x) => pred(x.snapshot), 5000, what);
+        // Reported, not asserted: timing belongs to the benchmarks.
+        return { lag: m.at - changedAt, transitions: m.transitions };
+      };
+      const first = await expectSeen('initial snapshot', (s) => s.peers.length === 1);
+      expect(first.transitions).to.deep.equal([{ serverId: 'b', from: null, to: 'healthy', reason: 'added' }]);
+      const steps: [string, () => void, (s: ClusterSnapshot) => boolean, PeerTransition[]][] = [
+        [
+          'b suspected',
+          () => (r.markHeartbeatMissed('b'), r.markHeartbeatMissed('b')),
+          (s) => s.peers[0]?.status === 'suspected',
+          [{ serverId: 'b', from: 'healthy', to: 'suspected', reason: 'missed-heartbeats' }],
+        ],
+        [
+          'b down',
+          () => [3, 4, 5].forEach(() => r.markHeartbeatMissed('b')),
+          (s) => s.peers[0]?.status === 'down',
+          [{ serverId: 'b', from: 'suspected', to: 'down', reason: 'missed-heartbeats' }],
+        ],
+        [
+          'b healthy',
+          () => r.markHeartbeatReceived('b'),
+          (s) => s.peers[0]?.status === 'healthy',
+          [{ serverId: 'b', from: 'down', to: 'healthy', reason: 'heartbeat' }],
+        ],
+        [
+          'd added',
+          () => r.addPeer({ serverId: 'd', address: '127.0.0.1:7104' }),
+          (s) => s.peers.some((p) => p.serverId === 'd'),
+          [{ serverId: 'd', from: null, to: 'healthy', reason: 'added' }],
+        ],
+        [
+          'd removed',
+          () => r.removePeer('d'),
+          (s) => !s.peers.some((p) => p.serverId === 'd') && s.status.totalPeers === 2,
+          [{ serverId: 'd', from: 'healthy', to: null, reason: 'removed' }],
+        ],
+      ];
+      const lags: number[] = [];
+      for (const [what, act, pred, transitions] of steps) {
+        // Writes that change no status first: a status watch must not call back for them.
+        r.setPeerMetadata('b', { step: what });
+        r.updateConnection('b', { attemptCount: lags.length + 1 });
+        r.updateHeader(() => ({ eventLoopLagMs: lags.length + 1 }));
+        act();
+        const seen = await expectSeen(what, pred);
+        expect(seen.transitions, what).to.deep.equal(transitions);
+        lags.push(seen.lag);
+      }
+      // Every callback was one of the expected ones: none for the writes without a transition.
+      expect(child.messages, JSON.stringify(child.messages)).to.deep.equal([]);
+      console.log(`      child saw each change after ${lags.join(', ')} ms (${how})`);
+      child.send('stop');
+      expect((await child.exited).code).to.equal(0);
+    });
+  }
+
+  it('waitForChange() in another process: true on a transition, false on writes without one, ends at close or abort', async () => {
     const r = startRegistry(['b@127.0.0.1:7102']);
-    const child = forkFixture('view-child.js', ['watch', r.config.cluster, r.config.serverId, '50']);
+    const child = forkFixture('view-child.js', ['wait', r.config.cluster, r.config.serverId]);
     cleanups.push(() => child.kill());
-    type Msg = { snapshot: ClusterSnapshot; at: number };
-    const expectSeen = async (what: string, pred: (s: ClusterSnapshot) => boolean) => {
-      const changedAt = Date.now();
-      const m = await child.next<Msg>((x) => pred(x.snapshot), 5000, what);
-      // Reported, not asserted: timing belongs to the benchmarks.
-      return m.at - changedAt;
-    };
-    await expectSeen('initial snapshot', (s) => s.peers.length === 1);
-    const steps: [string, () => void, (s: ClusterSnapshot) => boolean][] = [
-      [
-        'b suspected',
-        () => (r.markHeartbeatMissed('b'), r.markHeartbeatMissed('b')),
-        (s) => s.peers[0]?.status === 'suspected',
-      ],
-      ['b down', () => [3, 4, 5].forEach(() => r.markHeartbeatMissed('b')), (s) => s.peers[0]?.status === 'down'],
-      ['b healthy', () => r.markHeartbeatReceived('b'), (s) => s.peers[0]?.status === 'healthy'],
-      [
-        'd added',
-        () => r.addPeer({ serverId: 'd', address: '127.0.0.1:7104' }),
-        (s) => s.peers.some((p) => p.serverId === 'd'),
-      ],
-      [
-        'd removed',
-        () => r.removePeer('d'),
-        (s) => !s.peers.some((p) => p.serverId === 'd') && s.status.totalPeers === 2,
-      ],
-    ];
-    const lags: number[] = [];
-    for (const [what, act, pred] of steps) {
-      act();
-      lags.push(await expectSeen(what, pred));
-    }
-    console.log(`      child saw each change after ${lags.join(', ')} ms (watch interval 50 ms)`);
-    child.send('stop');
-    expect((await child.exited).code).to.equal(0);
+    await child.next((m: { ready?: boolean }) => m.ready === true);
+    child.send({ wait: 300 });
+    await child.next((m: { waiting?: boolean }) => m.waiting === true);
+    r.markHeartbeatReceived('b'); // lastSeen moves, the status does not
+    r.setPeerMetadata('b', { zone: 'a' });
+    expect(await child.next<{ changed: boolean }>((m) => 'changed' in m)).to.include({ changed: false });
+    child.send({ wait: 20_000 });
+    await child.next((m: { waiting?: boolean }) => m.waiting === true);
+    r.markHeartbeatMissed('b');
+    r.markHeartbeatMissed('b'); // suspected
+    expect(await child.next<{ changed: boolean }>((m) => 'changed' in m, 10_000)).to.include({ changed: true });
+    child.send({ abortAfter: 50 });
+    const aborted = await child.next<{ name?: string }>((m) => 'name' in m, 10_000);
+    expect(aborted.name).to.equal('AbortError');
+    child.send({ closeAfter: 50 });
+    const closed = await child.next<{ code?: string; afterMs: number }>((m) => 'code' in m || 'name' in m, 10_000);
+    expect(closed.code).to.equal('ERR_REGION_CLOSED');
+    console.log(`      close() ended the pending wait after ${closed.afterMs} ms (closed at 50 ms)`);
+    expect((await child.exited).code).to.equal(0); // nothing keeps it alive after close
   });
 
   it('model-based: random registry operations match a plain model, and a child view agrees after each step', async function () {

@@ -69,8 +69,8 @@ program
   .action((o) => run(async () => (await import('./commands/prune.js')).pruneCommand(o)));
 
 regionOptions(program.command('watch'))
-  .description("live view of a node's cluster state (prints changes when not on a TTY)")
-  .option('--interval <ms>', `poll interval in ms (default ${defaults.watchIntervalMs})`)
+  .description("live view of a node's cluster state, woken by each transition (prints them when not on a TTY)")
+  .option('--interval <ms>', `poll every ms, not woken (default ${defaults.watchIntervalMs})`)
   .action((o) => run(async () => (await import('./commands/watch.js')).watchCommand(o), true));
 
 regionOptions(program.command('metrics'))

@@ -55,6 +55,8 @@ class RegionHandle {
   /** The cluster and server id in the header (validated at open, fixed for the mapping). */
   readonly cluster: string;
   readonly serverId: string;
+  /** The layout's minor version: 1 and up keep a status sequence (statusSeq). */
+  readonly versionMinor: number;
   private summaryImage: RegionImage | undefined;
   private detailImage: RegionImage | undefined;
   private readonly counters: CounterAdder;
@@ -66,6 +68,7 @@ class RegionHandle {
     this.name = i.name;
     this.cluster = i.cluster;
     this.serverId = i.serverId;
+    this.versionMinor = i.versionMinor;
     this.counters = new CounterAdder(native, this.capacity);
   }
 
@@ -117,6 +120,26 @@ class RegionHandle {
     const out = new Array<SlotRecord>(n);
     for (let r = 0; r < n; r++) out[r] = image.record(r);
     return out;
+  }
+
+  /** Moves after every status or membership transition (0 in a region of an older writer, which has none). */
+  statusSeq(): number {
+    return this.native.statusSeq();
+  }
+
+  /** Whether waitForStatusChange can block here (Linux futex, Windows semaphore); else poll. */
+  canWait(): boolean {
+    return this.native.canWait();
+  }
+
+  /**
+   * Resolves once the status sequence is no longer `expected` ("changed"),
+   * after `timeoutMs` ("timeout"), at once where waiting is not possible
+   * ("unsupported"), or when the handle is closed ("closed"). The wait runs on
+   * a dedicated native thread; one at a time per handle.
+   */
+  waitForStatusChange(expected: number, timeoutMs: number): Promise<'changed' | 'timeout' | 'unsupported' | 'closed'> {
+    return this.native.waitForChange(expected, timeoutMs);
   }
 
   /** True when the name now refers to a newer region (a new writer replaced it). */
@@ -178,8 +201,9 @@ export class RegionWriter extends RegionHandle {
     return writer;
   }
 
-  writeSlot(index: number, fields: SlotFields): void {
-    this.native.writeSlot(index, encodeSlot(fields, this.slotBuf));
+  /** `statusChange`: this write changes the slot's peer or its status (wakes the readers waiting for one). */
+  writeSlot(index: number, fields: SlotFields, statusChange = false): void {
+    this.native.writeSlot(index, encodeSlot(fields, this.slotBuf), statusChange);
   }
 
   /** Zeroes a slot's byte counters, for a slot that now holds another peer. */

@@ -131,7 +131,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     const index = this.indexOf(id);
     const before = this.writer.readSlot(index);
     const after = { ...before, ...patch(before) };
-    this.writer.writeSlot(index, after);
+    this.writer.writeSlot(index, after, after.status !== before.status || after.serverId !== before.serverId);
     return { before, after };
   }
 
@@ -160,17 +160,21 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       throw new CommyError(ErrorCode.RegionFull, `all ${this.writer.capacity} slots are in use; raise "capacity"`);
     const previous = this.writer.readSlot(index);
     this.writer.resetCounters(index);
-    this.writer.writeSlot(index, {
-      ...emptySlot(),
-      state: SlotState.used,
-      // A new generation tells readers this slot now holds another peer.
-      generation: previous.generation + 1,
-      status: statusToCode(PeerStatus.Healthy),
-      statusChangedMs: this.now(),
-      statusReason: 'added',
-      serverId: id,
-      address: peer.address,
-    });
+    this.writer.writeSlot(
+      index,
+      {
+        ...emptySlot(),
+        state: SlotState.used,
+        // A new generation tells readers this slot now holds another peer.
+        generation: previous.generation + 1,
+        status: statusToCode(PeerStatus.Healthy),
+        statusChangedMs: this.now(),
+        statusReason: 'added',
+        serverId: id,
+        address: peer.address,
+      },
+      true,
+    );
     this.slotOf.set(id, index);
     this.emit('peerAdded', { serverId: id, address: peer.address });
     return id;
@@ -180,7 +184,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   removePeer(id: string): void {
     const index = this.indexOf(id);
     const s = this.writer.readSlot(index);
-    this.writer.writeSlot(index, { ...emptySlot(), generation: s.generation + 1 });
+    this.writer.writeSlot(index, { ...emptySlot(), generation: s.generation + 1 }, true);
     this.slotOf.delete(id);
     this.free.push(index);
     this.emit('peerRemoved', { serverId: id, address: s.address });

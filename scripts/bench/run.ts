@@ -21,6 +21,7 @@ const BENCHES = [
   { name: 'detection', file: 'detection.js' },
   { name: 'overhead', file: 'overhead.js' },
   { name: 'status', file: 'status-cli.js' },
+  { name: 'notify', file: 'notify.js' },
 ].filter((b) => !only || only.includes(b.name));
 
 function loadavg(): number {
@@ -128,9 +129,9 @@ function targets(results: Map<string, BenchResult>): Target[] {
   const read = results.get('read')?.headline;
   if (read) {
     for (const [k, name, goal] of [
-      ['b', 'a Unix-socket request/response', 20],
-      ['c', 'HTTP on loopback', 50],
-      ['d', 'a Redis GET through ioredis', 50],
+      ['b', 'a Unix-socket request/response', 40],
+      ['c', 'HTTP on loopback', 100],
+      ['d', 'a Redis GET through ioredis', 100],
     ] as const) {
       const r = num(read, `snapshot.16.a/${k}`);
       const r99 = num(read, `snapshot.16.a/${k}.p99`);
@@ -197,6 +198,30 @@ function targets(results: Map<string, BenchResult>): Target[] {
       target: 'The agent uses ≤ 1% of a core for 32 peers at 1 s',
       measured: `${fmt(cpu)}% (idle agent with 0 peers: ${fmt(num(o, 'cpu.0.pct'))}%)`,
       verdict: cpu <= 1 ? 'met' : 'missed',
+    });
+  }
+  const st = results.get('status')?.headline;
+  if (st) {
+    const r = num(st, 'commy.p50ms') / num(st, 'min.p50ms');
+    t.push({
+      target: '`commy status --json` as a whole process within 1.2× a minimal Node program doing the same read',
+      measured: `${ratio(r, 1)} at p50 (${fmt(num(st, 'commy.p50ms'))} ms vs ${fmt(num(st, 'min.p50ms'))} ms)`,
+      verdict: r <= 1.2 ? 'met' : 'missed',
+    });
+  }
+  const n = results.get('notify')?.headline;
+  if (n) {
+    const p99 = num(n, 'wait.p99us');
+    t.push({
+      target: 'Another process sees a status change within 200 µs p99 of the write',
+      measured: `woken: p50 ${fmt(num(n, 'wait.p50us'))} µs, p99 ${fmt(p99)} µs, max ${fmt(num(n, 'wait.maxus'))} µs (polling every 100 ms: p50 ${fmt(num(n, 'poll.p50us'))} µs, p99 ${fmt(num(n, 'poll.p99us'))} µs)`,
+      verdict: p99 <= 200 ? 'met' : 'missed',
+    });
+    const idleCpu = num(n, 'idle.wait.pct');
+    t.push({
+      target: 'An idle watcher uses no measurable CPU (≤ 0.05% of a core)',
+      measured: `${fmt(idleCpu)}% of a core (polling every 100 ms: ${fmt(num(n, 'idle.poll.pct'))}%)`,
+      verdict: idleCpu <= 0.05 ? 'met' : 'missed',
     });
   }
   return t;

@@ -1,12 +1,19 @@
-// `commy watch`: a live view. On a TTY it redraws in place; otherwise it
-// prints one line per change (peer transitions, writer liveness).
+// `commy watch`: a live view, woken by the writer on every transition. On a
+// TTY it redraws in place; otherwise it prints one line per change (peer
+// transitions with their reason, writer liveness, quorum).
 import { defaults } from '../../defaults.js';
+import type { PeerTransition } from '../../transitions.js';
 import type { ClusterSnapshot } from '../../view.js';
 import { ExitCode } from '../exit.js';
 import { openView, positiveInt, type RegionFlags } from '../options.js';
 import { renderSnapshot, useColour } from '../render.js';
 
-export function changes(prev: ClusterSnapshot | undefined, next: ClusterSnapshot): string[] {
+/** The lines a change prints: the writer's liveness, each transition as the agent logs it, quorum. */
+export function changes(
+  prev: ClusterSnapshot | undefined,
+  next: ClusterSnapshot,
+  transitions: PeerTransition[],
+): string[] {
   const out: string[] = [];
   const stamp = new Date().toISOString();
   if (!prev) {
@@ -18,15 +25,11 @@ export function changes(prev: ClusterSnapshot | undefined, next: ClusterSnapshot
   }
   if (prev.writer.alive !== next.writer.alive)
     out.push(`${stamp} writer pid ${next.writer.pid} ${next.writer.alive ? 'alive' : 'not alive'}`);
-  const before = new Map(prev.peers.map((p) => [p.serverId, p]));
-  for (const p of next.peers) {
-    const b = before.get(p.serverId);
-    if (!b) out.push(`${stamp} peer ${p.serverId} added (${p.status})`);
-    else if (b.status !== p.status)
-      out.push(`${stamp} peer ${p.serverId} ${b.status} -> ${p.status} (missed ${p.missedHeartbeats})`);
-    before.delete(p.serverId);
+  for (const t of transitions) {
+    if (t.from === null) out.push(`${stamp} peer ${t.serverId} added (${t.to})`);
+    else if (t.to === null) out.push(`${stamp} peer ${t.serverId} removed`);
+    else out.push(`${stamp} peer ${t.serverId} ${t.from} -> ${t.to} (${t.reason})`);
   }
-  for (const id of before.keys()) out.push(`${stamp} peer ${id} removed`);
   if (prev.status.quorumAvailable !== next.status.quorumAvailable)
     out.push(`${stamp} quorum ${next.status.quorumAvailable ? 'available' : 'LOST'}`);
   return out;
@@ -43,13 +46,14 @@ export async function watchCommand(o: RegionFlags & { interval?: string }): Prom
   const tty = Boolean(process.stdout.isTTY);
   const colour = useColour(process.stdout);
   let prev: ClusterSnapshot | undefined;
+  // Woken by the writer on each transition; --interval polls instead.
   const handle = view.watch(
-    (s) => {
+    (s, transitions) => {
       if (tty) process.stdout.write(`\u001b[H\u001b[2J${renderSnapshot(s, colour)}\n\n(ctrl-c to quit)\n`);
-      else for (const line of changes(prev, s)) process.stdout.write(`${line}\n`);
+      else for (const line of changes(prev, s, transitions)) process.stdout.write(`${line}\n`);
       prev = s;
     },
-    { intervalMs },
+    { intervalMs, poll: o.interval !== undefined },
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -1,0 +1,52 @@
+// Benchmark helper for notify.ts: a reader in its own process.
+// argv: <cluster> <serverId> <mode>
+//   wait:  loops on view.waitForChange() and reports the monotonic time of each wake-up
+//   poll:  a polled watch (100 ms, today's default interval) and reports when it sees a transition
+//   idle-wait / idle-poll: the same watch with no changes; on {measure} and {report} returns its CPU time between
+import { ClusterView } from '../../lib/view.js';
+
+const [cluster, serverId, mode] = process.argv.slice(2);
+const view = ClusterView.open({ cluster, serverId });
+const send = (m: unknown) => process.send?.(m);
+const stamp = () => String(process.hrtime.bigint());
+
+let handle: { close(): void } | undefined;
+let active = true;
+if (mode === 'wait') {
+  void (async () => {
+    while (active) {
+      try {
+        if (await view.waitForChange()) send({ woke: stamp() });
+      } catch {
+        return; // closed
+      }
+    }
+  })();
+} else {
+  const poll = mode.endsWith('poll');
+  let first = true;
+  handle = view.watch(
+    (_s, transitions) => {
+      if (first) first = false;
+      else if (transitions.length > 0) send({ woke: stamp() });
+    },
+    poll ? { poll: true, intervalMs: 100 } : {},
+  );
+}
+let cpu0 = process.cpuUsage();
+let t0 = process.hrtime.bigint();
+process.on('message', (m: { measure?: boolean; report?: boolean; stop?: boolean }) => {
+  if (m.measure) {
+    cpu0 = process.cpuUsage();
+    t0 = process.hrtime.bigint();
+  } else if (m.report) {
+    const d = process.cpuUsage(cpu0);
+    send({ cpuUs: d.user + d.system, wallUs: Number(process.hrtime.bigint() - t0) / 1000 });
+  } else if (m.stop) {
+    active = false;
+    handle?.close();
+    view.close();
+    process.disconnect?.();
+  }
+});
+send({ ready: true });
