@@ -1,7 +1,8 @@
 // Windows regions: named file mappings backed by the paging file, an explicit
-// DACL (owner-only, or with a read-only ACE for `readers`), and a named mutex
-// held by the writer (abandonment tells readers the writer died). Errors carry
-// GetLastError().
+// DACL (owner-only, or with a read-only ACE for `readers`), a named mutex held
+// by the writer (abandonment tells readers the writer died), and a named
+// semaphore the writer releases when the status word moves (change
+// notification). Errors carry GetLastError().
 #if defined(_WIN32)
 
 #ifndef WIN32_LEAN_AND_MEAN
@@ -14,6 +15,7 @@
 #include <sddl.h>
 #include <windows.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -47,6 +49,7 @@ std::string toUtf8(const wchar_t* w) {
 }
 
 std::string mutexName(const std::string& name) { return name + "-writer"; }
+std::string semaphoreName(const std::string& name) { return name + "-changed"; }
 
 // A mutex is recursive for its owning thread, so a probe from the writer's own
 // process would wrongly succeed: remember the names this process writes. And
@@ -143,20 +146,32 @@ bool resolveAccount(const std::string& name, const char* field, const char* kind
                                 std::to_string(e));
 }
 
-enum class Kind { kMapping, kMutex };
+enum class Kind { kMapping, kMutex, kSemaphore };
 
 // Rights of the `readers` ACE. A mapping: what GENERIC_READ maps to for a
 // section (query, map for reading, read its security descriptor). The mutex:
-// wait on it and release it (the liveness probe) and read its descriptor.
+// wait on it and release it (the liveness probe) and read its descriptor. The
+// change semaphore: wait on it (a satisfied wait takes one count, which needs
+// SYNCHRONIZE only) and read its descriptor; not SEMAPHORE_MODIFY_STATE, so a
+// reader account cannot release it (only the writer signals changes).
 constexpr ACCESS_MASK kReadersMapping = SECTION_QUERY | SECTION_MAP_READ | READ_CONTROL;
 constexpr ACCESS_MASK kReadersMutex = SYNCHRONIZE | MUTEX_MODIFY_STATE | READ_CONTROL;
-ACCESS_MASK readersRights(Kind k) { return k == Kind::kMapping ? kReadersMapping : kReadersMutex; }
+constexpr ACCESS_MASK kReadersSemaphore = SYNCHRONIZE | READ_CONTROL;
+ACCESS_MASK readersRights(Kind k) {
+  return k == Kind::kMapping ? kReadersMapping : k == Kind::kMutex ? kReadersMutex : kReadersSemaphore;
+}
+// What GENERIC_READ means for a semaphore besides READ_CONTROL (winnt.h has no
+// name for it in mingw): reading the count tells nothing the word does not.
+constexpr ACCESS_MASK kSemaphoreQueryState = 0x0001;
 
 // Rights that let a holder change what readers see (generic rights included:
 // Windows maps them to specific ones when it stores an ACE, Wine does not).
+// For the semaphore: releasing it, which only causes spurious wakes, but a
+// stranger's hand on it is a stranger's object.
 constexpr ACCESS_MASK kChangeRights = WRITE_DAC | WRITE_OWNER | DELETE | GENERIC_WRITE | GENERIC_ALL;
 ACCESS_MASK writeRights(Kind k) {
-  return k == Kind::kMapping ? kChangeRights | SECTION_MAP_WRITE | SECTION_EXTEND_SIZE : kChangeRights;
+  if (k == Kind::kMapping) return kChangeRights | SECTION_MAP_WRITE | SECTION_EXTEND_SIZE;
+  return k == Kind::kSemaphore ? kChangeRights | SEMAPHORE_MODIFY_STATE : kChangeRights;
 }
 
 // The security descriptor commy gives its objects: owned by this user, a
@@ -217,7 +232,8 @@ std::string untrusted(HANDLE h, Kind kind, const std::string& expected, bool for
   } else if (!owner || !want || !EqualSid(owner, want)) {
     why = "it is owned by " + describeSid(owner) + ", not by " + describeSid(want) + ownerNote;
   } else {
-    const ACCESS_MASK allowed = readersRights(kind) | GENERIC_READ;
+    const ACCESS_MASK allowed =
+        readersRights(kind) | GENERIC_READ | (kind == Kind::kSemaphore ? kSemaphoreQueryState : 0);
     for (DWORD i = 0; i < dacl->AceCount && why.empty(); i++) {
       ACE_HEADER* ace = nullptr;
       if (!GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
@@ -250,6 +266,17 @@ bool mutexRefused(Error& err, const std::string& name, const std::string& why, b
                      (forWriter ? "no writer can take the lock" : "this reader cannot tell whether the writer lives") +
                      "; stop the process that holds " + m + " (Sysinternals handle.exe -a " + m +
                      " finds it), then start the writer again");
+}
+
+// ERR_REGION_UNTRUSTED for a change semaphore that is not the region owner's.
+bool semaphoreRefused(Error& err, const std::string& name, const std::string& why, bool forWriter) {
+  const std::string s = semaphoreName(name);
+  return err.set(code::kUntrusted, "refusing region " + name + ": its change semaphore " + s +
+                                       " is not the writer's: " + why + ". Another process took that name, so " +
+                                       (forWriter ? "this writer could not wake its readers (and the squatter could)"
+                                                  : "this reader's wake-ups would be a stranger's to give or take") +
+                                       "; stop the process that holds " + s + " (Sysinternals handle.exe -a " + s +
+                                       " finds it), then start the writer again");
 }
 
 bool mapView(HANDLE h, bool writable, Mapping& out, const std::string& name, Error& err) {
@@ -451,16 +478,21 @@ void close(Mapping& m) {
     std::lock_guard<std::mutex> g(gLock);
     gOwned.erase(m.name);
   }
+  if (m.changeHandle) CloseHandle(m.changeHandle);
+  if (m.cancelHandle) CloseHandle(m.cancelHandle);
   m.base = nullptr;
   m.mapHandle = nullptr;
   m.mutexHandle = nullptr;
+  m.changeHandle = nullptr;
+  m.cancelHandle = nullptr;
   m.writerLock = false;
 }
 
 bool unlink(const std::string&, Error&) { return true; }  // the mapping goes with its last handle
 
-// A writer that took an object over gives it (mapping and mutex) its own DACL:
-// the old writer's readers lose access unless this one grants them too.
+// A writer that took an object over gives it (mapping, mutex, and the change
+// semaphore once openNotifier has it) its own DACL: the old writer's readers
+// lose access unless this one grants them too.
 bool grant(Mapping& m, const Access& access, Error& err) {
   std::string readers;
   if (!resolveReaders(access, readers, err)) return false;
@@ -469,7 +501,9 @@ bool grant(Mapping& m, const Access& access, Error& err) {
     HANDLE h;
     Kind kind;
     std::string name;
-  } objects[] = {{m.mapHandle, Kind::kMapping, m.name}, {m.mutexHandle, Kind::kMutex, mutexName(m.name)}};
+  } objects[] = {{m.mapHandle, Kind::kMapping, m.name},
+                 {m.mutexHandle, Kind::kMutex, mutexName(m.name)},
+                 {m.changeHandle, Kind::kSemaphore, semaphoreName(m.name)}};
   for (const auto& o : objects) {
     if (!o.h) continue;
     Security sec(o.kind, readers);
@@ -488,6 +522,180 @@ bool retire(Mapping& m, const std::string& shape, Error& err) {
   close(m);
   return err.set(code::kBadLayout, "a dead writer's region is still held open by readers with another layout (" +
                                        shape + "); close those readers or use the same capacity");
+}
+
+// ---- change notification ----------------------------------------------------
+// The named semaphore <name>-changed. The writer bumps header::kStatusSeq
+// (seq_cst), then notify() releases kWakeCount. A waiter loads the word, and
+// only if it still equals what it last saw, waits on the semaphore; whatever
+// wakes it, it loads the word again.
+//
+// Why no wake-up is lost between a waiter's load and its wait: a semaphore
+// keeps its count (unlike PulseEvent, or a SetEvent/ResetEvent pair). If the
+// waiter loaded the old value, the writer's store, and so its release, came
+// after that load. Either the waiter was already blocked when the release ran,
+// and the kernel satisfies its wait inside ReleaseSemaphore (it takes its count
+// there and then, so no later waiter can take it first), or it was not yet
+// blocked, and the count is still there when it waits, which returns at once.
+// Both the release and the satisfied wait are kernel calls (full barriers), so
+// the woken waiter's second load sees the new value.
+//
+// The limit of that argument: counts are shared by every waiter in every
+// process. After a notify there are at least kWakeCount of them (see notify),
+// so a waiter between its load and its wait misses the change only if more
+// than kWakeCount other waits take counts first (e.g. more than 64 waiters
+// already blocked, or fresh waiters draining leftover counts as spurious
+// wakes). It then sleeps until its timeout, or the next change. Spare counts
+// only cause spurious wakes, each of which costs one wait and one load, and
+// there are never more than kMaxCount of them, so a waiter never spins.
+namespace {
+constexpr LONG kWakeCount = 64;
+constexpr LONG kMaxCount = 2 * kWakeCount;
+
+HANDLE newCancelEvent() { return CreateEventW(nullptr, TRUE, FALSE, nullptr); }  // manual reset: wakes all
+
+// The writer's side: create the semaphore with the region's DACL, or check and
+// re-grant the one that exists (a takeover while readers hold it).
+bool openWriterSemaphore(Mapping& m, const Access& access, HANDLE& out, Error& err) {
+  const std::string sname = semaphoreName(m.name);
+  std::string readers;
+  if (!resolveReaders(access, readers, err)) return false;
+  if (selfSid().empty()) return winError(err, "reading this process's user SID for", sname, GetLastError());
+  Security sec(Kind::kSemaphore, readers);
+  if (!sec.sd) return winError(err, "building the DACL for", sname, GetLastError());
+  HANDLE h = CreateSemaphoreW(&sec.sa, 0, kMaxCount, widen(sname).c_str());
+  DWORD e = GetLastError();
+  if (e == ERROR_INVALID_HANDLE)  // the name is taken by an event, mutex, mapping...
+    return semaphoreRefused(err, m.name, "the name is taken by an object that is not a semaphore", true);
+  if (!h && e != ERROR_ACCESS_DENIED) return true;  // no notification: readers poll
+  if (h && e != ERROR_ALREADY_EXISTS) {
+    out = h;
+    return true;
+  }
+  // It existed (denied: it may exist): whose is it?
+  HANDLE probe = h ? h : OpenSemaphoreW(READ_CONTROL, FALSE, widen(sname).c_str());
+  if (!probe) {
+    if (GetLastError() == ERROR_ACCESS_DENIED)
+      return semaphoreRefused(err, m.name, "it exists, and this account may not even read its owner", true);
+    return true;  // gone meanwhile: no notification this time
+  }
+  DWORD rc = 0;
+  std::string why = untrusted(probe, Kind::kSemaphore, selfSid(), true, " (this process's account)", rc);
+  if (rc != ERROR_SUCCESS) why = "its security descriptor cannot be read (GetSecurityInfo " + std::to_string(rc) + ")";
+  if (!why.empty() || !h) {
+    CloseHandle(probe);
+    if (!why.empty()) return semaphoreRefused(err, m.name, why, true);
+    return true;  // ours, yet it denies us: no notification
+  }
+  // Ours (a dead writer's, kept by its readers): with this writer's readers.
+  if (!SetKernelObjectSecurity(h, DACL_SECURITY_INFORMATION, sec.sd)) {
+    DWORD se = GetLastError();
+    CloseHandle(h);
+    return winError(err, "SetKernelObjectSecurity (its DACL) on", sname, se);
+  }
+  out = h;
+  return true;
+}
+
+// A reader's side: the semaphore must be the expected owner's, and no other
+// account may change it, as for the mapping. None, or none this account may
+// wait on: no notification (the caller polls).
+bool openReaderSemaphore(Mapping& m, const Access& access, HANDLE& out, Error& err) {
+  const std::string sname = semaphoreName(m.name);
+  std::string expected;
+  {
+    std::lock_guard<std::mutex> g(gLock);
+    auto it = gExpectedOwner.find(m.mapHandle);
+    if (it != gExpectedOwner.end()) expected = it->second;
+  }
+  if (expected.empty()) {  // not opened by openExisting: resolve it the same way
+    expected = selfSid();
+    if (!access.owner.empty() && !resolveAccount(access.owner, "owner", "account", expected, err)) return false;
+  }
+  HANDLE h = OpenSemaphoreW(SYNCHRONIZE | READ_CONTROL, FALSE, widen(sname).c_str());
+  HANDLE probe = h;
+  if (!h) {
+    DWORD e = GetLastError();
+    if (e == ERROR_INVALID_HANDLE)
+      return semaphoreRefused(err, m.name, "the name is taken by an object that is not a semaphore", false);
+    if (e != ERROR_ACCESS_DENIED) return true;  // none (e.g. an older writer): poll
+    // Not ours to wait on; if it is a stranger's, say so.
+    probe = OpenSemaphoreW(READ_CONTROL, FALSE, widen(sname).c_str());
+    if (!probe) return true;
+  }
+  DWORD rc = 0;
+  std::string why = untrusted(probe, Kind::kSemaphore, expected, false, "", rc);
+  if (!why.empty() || rc != ERROR_SUCCESS || !h) CloseHandle(probe);
+  if (!why.empty()) return semaphoreRefused(err, m.name, why, false);
+  if (rc == ERROR_SUCCESS && h) out = h;
+  return true;
+}
+}  // namespace
+
+bool openNotifier(Mapping& m, bool writer, const Access& access, Error& err) {
+  if (m.changeHandle) CloseHandle(m.changeHandle);
+  if (m.cancelHandle) CloseHandle(m.cancelHandle);
+  m.changeHandle = nullptr;
+  m.cancelHandle = nullptr;
+  HANDLE sem = nullptr;
+  if (!(writer ? openWriterSemaphore(m, access, sem, err) : openReaderSemaphore(m, access, sem, err))) return false;
+  if (!sem) return true;
+  HANDLE cancel = newCancelEvent();
+  if (!cancel) {  // without it a wait could not be cancelled: poll instead
+    CloseHandle(sem);
+    return true;
+  }
+  m.changeHandle = sem;
+  m.cancelHandle = cancel;
+  return true;
+}
+
+bool canWait(const Mapping& m) { return m.changeHandle != nullptr; }
+
+// One call. With waiters blocked the count is 0 (a positive count satisfies
+// any wait at once), so the release of kWakeCount succeeds and wakes up to
+// that many. It fails (ERROR_TOO_MANY_POSTS, releasing nothing) only when more
+// than kMaxCount - kWakeCount = kWakeCount counts are left over, which is no
+// fewer than a release would give: either way at least kWakeCount counts
+// follow the change.
+void notify(Mapping& m, const uint8_t*) {
+  if (m.changeHandle) ReleaseSemaphore(m.changeHandle, kWakeCount, nullptr);
+}
+
+WaitResult waitChange(Mapping& m, const uint8_t* word, uint32_t expected, uint32_t timeoutMs,
+                      const std::atomic<bool>& cancelled) {
+  if (!m.changeHandle || !m.cancelHandle) return WaitResult::kUnsupported;
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+  // The cancel event stays set once cancelWaits ran. A wait whose own flag is
+  // not set (a cancel for another wait on m) then waits on the semaphore alone,
+  // in slices, checking its flag between them, instead of spinning on the event.
+  constexpr DWORD kCancelSliceMs = 20;
+  bool eventSpent = false;
+  HANDLE handles[2] = {m.changeHandle, m.cancelHandle};
+  for (;;) {
+    if (cancelled.load(std::memory_order_acquire)) return WaitResult::kCancelled;
+    if (loadU32(word, std::memory_order_acquire) != expected) return WaitResult::kChanged;
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return WaitResult::kTimeout;
+    // Rounded up, so a wait never ends before the deadline and loops on 0 ms.
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    DWORD wait = static_cast<DWORD>(std::min<long long>(ms, INFINITE - 1));
+    DWORD r;
+    if (eventSpent) {
+      r = WaitForSingleObject(m.changeHandle, std::min(wait, kCancelSliceMs));
+    } else {
+      r = WaitForMultipleObjects(2, handles, FALSE, wait);
+      if (r == WAIT_OBJECT_0 + 1 && !cancelled.load(std::memory_order_acquire)) eventSpent = true;
+    }
+    if (r == WAIT_FAILED) return WaitResult::kUnsupported;  // e.g. a closed handle: the caller polls
+    // WAIT_OBJECT_0 (a count: a change, or a spare one), the cancel event, or
+    // WAIT_TIMEOUT: the checks above say which.
+  }
+}
+
+void cancelWaits(Mapping& m, const uint8_t*) {
+  if (m.cancelHandle) SetEvent(m.cancelHandle);
 }
 
 bool listNames(std::vector<std::string>&) { return false; }  // named mappings cannot be enumerated
