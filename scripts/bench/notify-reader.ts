@@ -2,7 +2,8 @@
 // argv: <cluster> <serverId> <mode>
 //   wait:  loops on view.waitForChange() and reports the monotonic time of each wake-up
 //   poll:  a polled watch (100 ms, today's default interval) and reports when it sees a transition
-//   idle-wait / idle-poll: the same watch with no changes; on {measure} and {report} returns its CPU time between
+//   idle-wait / idle-poll: the same watch with no changes; idle-none: the view open and no watch (the floor);
+//   on {measure} and {report} each returns its CPU time between
 import { ClusterView } from '../../lib/view.js';
 
 const [cluster, serverId, mode] = process.argv.slice(2);
@@ -22,7 +23,7 @@ if (mode === 'wait') {
       }
     }
   })();
-} else {
+} else if (mode !== 'idle-none') {
   const poll = mode.endsWith('poll');
   let first = true;
   handle = view.watch(
