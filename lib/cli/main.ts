@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // The commy command line: agent, status, ls, prune, watch, metrics, demo.
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { defaults } from '../defaults.js';
 import { ExitCode, exitCodeFor } from './exit.js';
 // Each command's module, and what it imports (the addon, the network stack,
 // prom-client, pino), is loaded only when that command runs: `status` is a
 // few milliseconds of work and must not pay for `agent`'s dependencies.
 
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+// Read as a file: a JSON require would start the CommonJS loader for nothing.
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 function regionOptions(cmd: Command): Command {
   return cmd
