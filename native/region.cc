@@ -191,7 +191,7 @@ WriterInfo Region::writerInfo() const {
 bool Region::writerAliveCached() const {
   if (map_.writerLock) return true;
   auto now = std::chrono::steady_clock::now();
-  if (now - probedAt_ >= std::chrono::milliseconds(kAliveCacheMs) || probedAt_ == decltype(probedAt_){}) {
+  if (now - probedAt_ >= std::chrono::milliseconds(kAliveCacheMs)) {  // probedAt_ starts at the clock's epoch
     alive_ = os::writerAlive(map_);
     probedAt_ = now;
   }

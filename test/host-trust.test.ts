@@ -273,10 +273,14 @@ describe('what else can sit at a region name', function () {
       const path = shmPath(key);
       make(path);
       cleanups.push(() => rmSync(path, { recursive: true, force: true }));
+      const t0 = Date.now();
       const status = runCli(['status', '--cluster', key.cluster, '--server', key.serverId]);
+      const t1 = Date.now();
       expect(status.code, 'commy status returned (did not hang)').to.equal(1);
       expect(status.stderr).to.match(/refusing region/);
       const ls = runCli(['ls']);
+      // Reported, not asserted: whole processes, Node start included.
+      console.log(`      status returned in ${t1 - t0} ms, ls in ${Date.now() - t1} ms`);
       expect(ls.code, 'commy ls returned (did not hang)').to.equal(0);
       expect(ls.stderr).to.match(new RegExp(`skipped ${regionName(key)}: refusing region`));
       // In children, so a blocking open fails the test by its deadline instead of hanging this process.
@@ -330,6 +334,7 @@ describe('a small /dev/shm', function () {
       .and.match(/has \d+ bytes free of 262144/);
     // Small regions fit until the space is gone; every page of each was written; the last is refused.
     const fitted = results.filter((x) => x.ok);
+    console.log(`      ${fitted.length} regions of 16 slots fitted, the next was refused: ${results.at(-1)?.message}`);
     expect(fitted.length).to.be.at.least(2);
     expect(results.at(-1)).to.include({ ok: false, code: 'ERR_REGION_NO_SPACE' });
   });
