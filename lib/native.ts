@@ -34,6 +34,9 @@ export type SlotDataField =
   | 'metadataLength'
   | 'metadata';
 
+/** How a native change wait ended (native/change_waiter.h). */
+export type WaitOutcome = 'changed' | 'timeout' | 'writer' | 'replaced' | 'unsupported' | 'closed';
+
 export interface NativeLayout {
   versionMajor: number;
   versionMinor: number;
@@ -122,7 +125,7 @@ export interface NativeRegion {
   /** False where the OS or the region cannot block on the status sequence: poll instead. */
   canWait(): boolean;
   /** Blocks a native thread until the status sequence is no longer `expected`; one at a time per region. */
-  waitForChange(expected: number, timeoutMs: number): Promise<'changed' | 'timeout' | 'unsupported' | 'closed'>;
+  waitForChange(expected: number, timeoutMs: number, writerAlive?: boolean): Promise<WaitOutcome>;
   addCounter(index: number, counter: number, amount: number): void;
   resetCounters(index: number): void;
   touch(): void;

@@ -10,6 +10,7 @@ import {
   type WriterLiveness,
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
+import type { WaitOutcome } from './native.js';
 import { defaults } from './defaults.js';
 import { CommyError, ErrorCode, invalidArg } from './errors.js';
 import { transitionsBetween, type PeerTransition } from './transitions.js';
@@ -112,8 +113,15 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** How often a waiting view also looks at the writer's liveness and for a replaced region. */
+/** How soon a watch retries after a failed read. */
 const RECHECK_MS = 1000;
+
+/** One pending wait of a view; `alive`: also settled when the writer's liveness is no longer this. */
+interface Waiter {
+  baseline: number;
+  alive?: boolean;
+  settle: (changed: boolean | Error) => void;
+}
 
 /** Record r of an image as a PeerSnapshot. */
 function peerOf(image: RegionImage, r: number): PeerSnapshot {
@@ -159,11 +167,16 @@ export class ClusterView {
   private closed = false;
   /** Stops of the live watches; close() runs them all. */
   private readonly watchers = new Set<() => void>();
-  /** Pending waitForChange() calls, each settled once the status sequence leaves its baseline. */
-  private readonly waiters = new Set<{ baseline: number; settle: (changed: boolean | Error) => void }>();
+  /**
+   * Pending waits, each settled once the status sequence leaves its baseline,
+   * or (a watch's, with `alive`) once the writer's liveness differs from it.
+   */
+  private readonly waiters = new Set<Waiter>();
   /** True while one native wait (or one poll timer) serves every waiter. */
   private waiting = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Set when a native wait was refused: waits poll every defaults.watchIntervalMs instead. */
+  private pollOnly = false;
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
 
@@ -196,6 +209,7 @@ export class ClusterView {
       this.region.close();
       this.region = next;
       this.slotHints.clear();
+      this.pollOnly = false;
       return true;
     } catch {
       return false; // keep the old mapping: its last known state is still worth showing
@@ -324,8 +338,12 @@ export class ClusterView {
     return this.waitSince(this.changeWord(), opts);
   }
 
-  /** waitForChange from a change word read earlier (a watch reads it before its snapshot: no change falls between). */
-  private waitSince(baseline: number, opts: WaitOptions): Promise<boolean> {
+  /**
+   * waitForChange from a change word read earlier (a watch reads it before its
+   * snapshot: no change falls between); with `alive`, also until the writer's
+   * liveness differs from it.
+   */
+  private waitSince(baseline: number, opts: WaitOptions, alive?: boolean): Promise<boolean> {
     const { timeoutMs, signal } = opts;
     if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1))
       return Promise.reject(invalidArg('waitForChange timeoutMs must be 0..2147483647'));
@@ -334,8 +352,9 @@ export class ClusterView {
     return new Promise<boolean>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => waiter.settle(signal!.reason as Error);
-      const waiter = {
+      const waiter: Waiter = {
         baseline,
+        alive,
         settle: (changed: boolean | Error) => {
           this.waiters.delete(waiter);
           if (timer) clearTimeout(timer);
@@ -351,37 +370,51 @@ export class ClusterView {
     });
   }
 
-  /** Settles the waiters whose baseline moved; with `all`, every one (the region was replaced). */
-  private settleWaiters(all = false): number {
+  /**
+   * Settles the waiters whose baseline moved, or whose liveness baseline
+   * differs from `alive`; with `all`, every one (the region was replaced).
+   */
+  private settleWaiters(all: boolean, alive?: boolean): number {
     const now = this.changeWord();
-    for (const w of [...this.waiters]) if (all || now !== w.baseline) w.settle(true);
+    for (const w of [...this.waiters])
+      if (all || now !== w.baseline || (alive !== undefined && w.alive !== undefined && w.alive !== alive))
+        w.settle(true);
     return now;
   }
 
-  /** Keeps one wait (native, or a poll timer) running while anyone waits. */
+  /**
+   * Keeps one wait (native, or a poll timer) running while anyone waits. The
+   * native wait also watches the writer when a watch waits: the waiting
+   * thread probes it once a second, so an idle watch runs no JavaScript.
+   */
   private pump(): void {
     if (this.waiting || this.closed || this.waiters.size === 0) return;
-    // Every waiter left has this baseline: the native wait starts from the same read.
-    const now = this.settleWaiters();
+    let alive: boolean | undefined;
+    let replaced = false;
+    try {
+      alive = this.region.info().writer.alive;
+      replaced = this.refreshIfReplaced(alive);
+    } catch {
+      alive = undefined; // a failed liveness read: this wait does not watch the writer; the next one reads again
+    }
+    // Every waiter left has this baseline and liveness: the native wait starts from the same reads.
+    const now = this.settleWaiters(replaced, alive);
     if (this.waiters.size === 0) return;
     this.waiting = true;
-    const next = () => {
+    const next = (outcome: WaitOutcome) => {
       this.waiting = false;
       if (this.closed) return;
-      let replaced = false;
-      try {
-        replaced = this.refreshIfReplaced(this.region.info().writer.alive);
-      } catch {
-        // a failed liveness read is retried at the next wake
-      }
-      this.settleWaiters(replaced);
-      this.pump();
+      // A change: settle first, so the waiters' code runs before the next wait is set up.
+      if (outcome === 'changed') this.settleWaiters(false);
+      if (outcome === 'unsupported') this.pollOnly = true; // the OS refused the wait: poll from now on
+      queueMicrotask(() => this.pump());
     };
-    if (!this.region.canWait()) {
-      this.pollTimer = setTimeout(next, defaults.watchIntervalMs);
+    if (this.pollOnly || !this.region.canWait()) {
+      this.pollTimer = setTimeout(() => next('timeout'), defaults.watchIntervalMs);
       return;
     }
-    this.region.waitForStatusChange(now, RECHECK_MS).then(next, (err: Error) => {
+    const watchWriter = alive !== undefined && [...this.waiters].some((w) => w.alive !== undefined);
+    this.region.waitForStatusChange(now, undefined, watchWriter ? alive : undefined).then(next, (err: Error) => {
       this.waiting = false;
       for (const w of [...this.waiters]) w.settle(err);
     });
@@ -414,29 +447,31 @@ export class ClusterView {
       warned.add(code);
       process.emitWarning(`commy watch: ${err.message}`, { code });
     };
-    const tick = () => {
-      if (!active) return;
+    /** One look at the region; false when the read failed (reported). */
+    const tick = (): boolean => {
+      if (!active) return true;
       let snapshot: ClusterSnapshot;
       let transitions: PeerTransition[];
       try {
         const generation = this.region.generation();
         const image = this.image(false);
-        if (prev && generation === lastGeneration && image.writerAlive === prev.writer.alive) return;
+        if (prev && generation === lastGeneration && image.writerAlive === prev.writer.alive) return true;
         lastGeneration = generation;
         snapshot = this.snapshotOfImage(image);
         transitions = transitionsBetween(prev?.peers ?? [], snapshot.peers, (id) => this.reasonOf(id));
         const fire = !prev || on === 'any' || transitions.length > 0 || snapshot.writer.alive !== prev.writer.alive;
         prev = snapshot;
-        if (!fire) return;
+        if (!fire) return true;
       } catch (err) {
         report(err as Error);
-        return;
+        return false;
       }
       cb(snapshot, transitions);
+      return true;
     };
     let stopDriver: () => void;
     if (on === 'any' || opts.poll) {
-      const timer = setInterval(tick, intervalMs);
+      const timer = setInterval(() => void tick(), intervalMs);
       stopDriver = () => clearInterval(timer);
     } else {
       const abort = new AbortController();
@@ -453,10 +488,13 @@ export class ClusterView {
             await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
             continue;
           }
-          tick();
+          const ok = tick();
           if (!active) return;
           try {
-            await this.waitSince(seq, { timeoutMs: RECHECK_MS, signal: abort.signal });
+            // The writer's liveness as last delivered: the wait ends when it flips. After a failed
+            // read, a retry in RECHECK_MS as well.
+            const wait = ok ? { signal: abort.signal } : { timeoutMs: RECHECK_MS, signal: abort.signal };
+            await this.waitSince(seq, wait, prev?.writer.alive ?? true);
           } catch (err) {
             if (!active) return; // closed or aborted: the end of this watch
             report(err as Error);
@@ -473,7 +511,7 @@ export class ClusterView {
       this.watchers.delete(stop);
     };
     this.watchers.add(stop);
-    if (on === 'any' || opts.poll) queueMicrotask(tick);
+    if (on === 'any' || opts.poll) queueMicrotask(() => void tick());
     return { close: stop };
   }
 

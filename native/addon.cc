@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include <optional>
 
 #include "change_waiter.h"
 #include "core.h"
@@ -121,18 +122,27 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
   Napi::Value CanWait(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), live(info.Env()).canWait());
   }
-  // waitForChange(expected, timeoutMs): a promise of "changed", "timeout",
-  // "unsupported" or "closed" (see ChangeWaiter). One at a time.
+  // waitForChange(expected, timeoutMs[, writerAlive]): a promise of
+  // "changed", "timeout", "writer", "replaced", "unsupported" or "closed"
+  // (see ChangeWaiter). timeoutMs -1: no timeout. One at a time.
   Napi::Value WaitForChange(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     live(env);
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-      throwCode(env, code::kInvalidArg, "waitForChange(expected, timeoutMs) takes numbers");
+      throwCode(env, code::kInvalidArg, "waitForChange(expected, timeoutMs[, writerAlive]) takes numbers");
     double t = info[1].As<Napi::Number>().DoubleValue();
-    if (!(t >= 0 && t <= 2147483647.0)) throwCode(env, code::kInvalidArg, "timeoutMs must be 0..2147483647");
+    if (!(t == -1 || (t >= 0 && t <= 2147483647.0)))
+      throwCode(env, code::kInvalidArg, "timeoutMs must be -1 (none) or 0..2147483647");
+    std::optional<bool> alive;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsBoolean()) throwCode(env, code::kInvalidArg, "writerAlive must be a boolean");
+      alive = info[2].As<Napi::Boolean>().Value();
+    }
     if (!waiter_) waiter_ = std::make_unique<ChangeWaiter>(region_);
     if (waiter_->pending()) throwCode(env, code::kInvalidArg, "a waitForChange is already pending on this region");
-    return waiter_->wait(env, info[0].As<Napi::Number>().Uint32Value(), static_cast<uint32_t>(t));
+    std::optional<uint32_t> timeout;
+    if (t >= 0) timeout = static_cast<uint32_t>(t);
+    return waiter_->wait(env, info[0].As<Napi::Number>().Uint32Value(), timeout, alive);
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -3,11 +3,18 @@
 // which fs and dns share, and hands the outcome back through a thread-safe
 // function. One wait at a time per mapping; lib/view.ts shares it between
 // its waiters. Used by addon.cc only.
+//
+// A wait may also watch the writer: every kRecheckMs the thread itself probes
+// the writer's liveness (and, once it is dead, whether a new region took the
+// name), and ends the wait only when that differs from what JS last saw. An
+// idle watch thus costs one native wake a second and no JavaScript at all.
 #pragma once
 
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -29,9 +36,17 @@ class ChangeWaiter {
 
   bool pending() const { return shared_->deferred.has_value(); }
 
+  // How often a wait rechecks the word and, when it watches the writer,
+  // probes it: a writer's death or replacement shows at most this late.
+  static constexpr uint32_t kRecheckMs = 1000;
+
   // A promise of "changed" (the status sequence is no longer `expected`),
-  // "timeout", "unsupported" (callers poll) or "closed". JS thread only.
-  Napi::Promise wait(Napi::Env env, uint32_t expected, uint32_t timeoutMs) {
+  // "timeout" (after `timeoutMs`; none: never), "writer" (the writer's
+  // liveness is no longer `writerAlive`), "replaced" (the writer is dead and
+  // the name now refers to another region), "unsupported" (callers poll) or
+  // "closed". Without `writerAlive` the writer is not watched. JS thread only.
+  Napi::Promise wait(Napi::Env env, uint32_t expected, std::optional<uint32_t> timeoutMs,
+                     std::optional<bool> writerAlive) {
     auto deferred = Napi::Promise::Deferred::New(env);
     Napi::Promise promise = deferred.Promise();
     if (!region_->canWait()) {
@@ -50,6 +65,7 @@ class ChangeWaiter {
       std::lock_guard<std::mutex> g(mu_);
       expected_ = expected;
       timeoutMs_ = timeoutMs;
+      writerAlive_ = writerAlive;
       requested_ = true;
     }
     cv_.notify_one();
@@ -75,7 +91,7 @@ class ChangeWaiter {
   };
   struct Outcome {
     std::shared_ptr<Shared> shared;
-    os::WaitResult result;
+    const char* word;
     Napi::ThreadSafeFunction tsfn;
   };
 
@@ -93,23 +109,48 @@ class ChangeWaiter {
     return "closed";
   }
 
+  // One wait, in slices of kRecheckMs. Each slice starts by reading the word
+  // again, so a wake-up the OS did not deliver (Windows: more waiters than
+  // counts, see docs/WINDOWS.md) shows within a slice; a watched writer is
+  // probed after each.
+  const char* waitOnce(uint32_t expected, std::optional<uint32_t> timeoutMs, std::optional<bool> writerAlive) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    for (;;) {
+      uint32_t slice = kRecheckMs;
+      if (timeoutMs) {
+        auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        if (spent >= *timeoutMs) return "timeout";
+        slice = std::min(static_cast<uint32_t>(*timeoutMs - spent), kRecheckMs);
+      }
+      os::WaitResult r = region_->waitChange(expected, slice, cancelled_);
+      if (r != os::WaitResult::kTimeout) return word(r);
+      if (writerAlive) {
+        bool alive = region_->writerAliveNow();
+        if (alive != *writerAlive) return "writer";
+        if (!alive && region_->replaced()) return "replaced";
+      }
+    }
+  }
+
   void run() {
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
       cv_.wait(lk, [this] { return quit_ || requested_; });
       if (quit_) return;
       requested_ = false;
-      uint32_t expected = expected_, timeoutMs = timeoutMs_;
+      uint32_t expected = expected_;
+      auto timeoutMs = timeoutMs_;
+      auto writerAlive = writerAlive_;
       lk.unlock();
-      os::WaitResult r = region_->waitChange(expected, timeoutMs, cancelled_);
-      auto* o = new Outcome{shared_, r, tsfn_};
+      auto* o = new Outcome{shared_, waitOnce(expected, timeoutMs, writerAlive), tsfn_};
       napi_status st = tsfn_.NonBlockingCall(o, [](Napi::Env env, Napi::Function, Outcome* out) {
         std::unique_ptr<Outcome> own(out);
         if (env == nullptr || !own->shared->deferred) return;  // closed, or the environment is going away
         auto d = std::move(*own->shared->deferred);
         own->shared->deferred.reset();
         own->tsfn.Unref(env);
-        d.Resolve(Napi::String::New(env, word(own->result)));
+        d.Resolve(Napi::String::New(env, own->word));
       });
       if (st != napi_ok) delete o;  // released: close() is under way
       lk.lock();
@@ -136,7 +177,9 @@ class ChangeWaiter {
   std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false, quit_ = false;
-  uint32_t expected_ = 0, timeoutMs_ = 0;
+  uint32_t expected_ = 0;
+  std::optional<uint32_t> timeoutMs_;
+  std::optional<bool> writerAlive_;
   std::atomic<bool> cancelled_{false};
 };
 

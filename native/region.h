@@ -62,6 +62,9 @@ class Region {
 
   WriterInfo writerInfo() const;
   bool replaced() const { return os::replaced(map_); }
+  // The liveness probe itself, uncached: safe from any thread (the change
+  // waiter's), unlike writerInfo's cache.
+  bool writerAliveNow() const { return os::writerAlive(map_); }
 
   void writeHeaderData(const uint8_t* data);
   // data: slot::kDataSize bytes. `statusChange`: the write changes the slot's

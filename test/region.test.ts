@@ -367,6 +367,8 @@ describe('writer liveness, exclusivity and takeover', () => {
     const w = createWriter(key, 4);
     expect(w.tookOver).to.equal(true);
     expect(w.usedSlots()).to.have.length(0);
+    // liveness is probed at most once a millisecond per mapping: the dead reading above may stand that long
+    await waitFor(() => r.info().writer.alive, { timeoutMs: 1000, what: 'reader to see the new writer' });
     expect(r.info().writer).to.include({ alive: true, pid: process.pid });
     r.close();
   });

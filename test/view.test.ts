@@ -13,7 +13,15 @@ import { forkFixture } from '../harness/fixtures.js';
 import { uniqueKey } from '../harness/names.js';
 import { openTestView, startTestRegistry } from '../harness/registry.js';
 import { waitFor } from '../harness/wait.js';
-import { layout, regionName } from '../lib/region/index.js';
+import {
+  RegionReader,
+  RegionWriter,
+  SlotState,
+  emptySlot,
+  layout,
+  regionName,
+  unlinkRegion,
+} from '../lib/region/index.js';
 import { testAddon, type RawMapping } from './test-addon.js';
 
 const cleanups: (() => void)[] = [];
@@ -279,6 +287,74 @@ describe('ClusterView in another process', () => {
       expect((await child.exited).code).to.equal(0);
     });
   }
+
+  it("a woken watch in another process reports a kill -9'd writer, then its successor, with no status change", async () => {
+    const key = uniqueKey('vw');
+    cleanups.push(() => unlinkRegion(key));
+    const writer = forkFixture('region-child.js', ['hold-writer', key.cluster, key.serverId]);
+    cleanups.push(() => writer.kill('SIGKILL'));
+    await writer.next((m: { ready?: boolean }) => m.ready === true);
+    const watcher = forkFixture('view-child.js', ['watch', key.cluster, key.serverId, 'notify']);
+    cleanups.push(() => watcher.kill());
+    type Msg = { snapshot: ClusterSnapshot; transitions: PeerTransition[]; at: number };
+    const first = await watcher.next<Msg>(() => true, 10_000, 'first callback');
+    expect(first.snapshot.writer.alive).to.equal(true);
+    writer.kill('SIGKILL');
+    await writer.exited;
+    const killedAt = Date.now();
+    const dead = await watcher.next<Msg>(() => true, 10_000, "the writer's death");
+    expect(dead.snapshot.writer.alive).to.equal(false);
+    expect(dead.transitions).to.deep.equal([]);
+    const next = RegionWriter.create({ ...key, capacity: 4 }); // takes the dead writer's region over
+    cleanups.push(() => next.close());
+    const back = await watcher.next<Msg>(() => true, 10_000, 'the successor');
+    expect(back.snapshot.writer.alive).to.equal(true);
+    expect(watcher.messages, 'no other callback').to.deep.equal([]);
+    console.log(
+      `      the watch saw the kill after ${dead.at - killedAt} ms (the waiting thread probes once a second)`,
+    );
+    watcher.send('stop');
+    expect((await watcher.exited).code).to.equal(0);
+  });
+
+  it('the native wait watches the writer itself: pending through writes and rechecks, ends on its stop, then on a new region at the name', async () => {
+    const key = uniqueKey('vn');
+    cleanups.push(() => unlinkRegion(key));
+    const w = RegionWriter.create({ ...key, capacity: 4 });
+    cleanups.push(() => w.close());
+    const reader = RegionReader.open(key);
+    cleanups.push(() => reader.close());
+    if (!reader.canWait()) return console.log('      skipped: this OS cannot block on the region (it polls)');
+    let outcome: string | undefined;
+    const pending = reader.waitForStatusChange(reader.statusSeq(), undefined, true).then((o) => (outcome = o));
+    // Writes without a status change, across more than two of the thread's rechecks.
+    const until = Date.now() + 2500;
+    await waitFor(
+      () => {
+        w.touch();
+        w.writeSlot(0, {
+          ...emptySlot(),
+          state: SlotState.used,
+          serverId: 'b',
+          address: 'x:1',
+          lastSeenMs: Date.now(),
+        });
+        return Date.now() > until;
+      },
+      { timeoutMs: 5000, intervalMs: 20, what: 'writes for 2.5 s' },
+    );
+    expect(outcome, 'no outcome while the writer lives and no status moves').to.equal(undefined);
+    w.stop(); // clean stop: the name stays, the writer is gone
+    await waitFor(() => outcome !== undefined, { timeoutMs: 5000, what: "the wait's end after the stop" });
+    expect(await pending).to.equal('writer');
+    unlinkRegion(key);
+    const successor = RegionWriter.create({ ...key, capacity: 4 });
+    cleanups.push(() => successor.close());
+    // POSIX: a new object at the name, so the old one is "replaced". Windows: the name maps to the
+    // object this reader still holds, and the successor takes it over, so its writer is alive again.
+    const expected = process.platform === 'win32' ? 'writer' : 'replaced';
+    expect(await reader.waitForStatusChange(reader.statusSeq(), 10_000, false)).to.equal(expected);
+  });
 
   it('waitForChange() in another process: true on a transition, false on writes without one, ends at close or abort', async () => {
     const r = startRegistry(['b@127.0.0.1:7102']);

@@ -4,7 +4,7 @@
 // without one.
 import { binding } from '../binding.js';
 import { CommyError, ErrorCode } from '../errors.js';
-import type { NativeRegion } from '../native.js';
+import type { NativeRegion, WaitOutcome } from '../native.js';
 import { encodeHeader, encodeSlot, type HeaderFields, type SlotFields, type SlotRecord } from './codec.js';
 import { Counter, CounterAdder } from './counters.js';
 import { RegionImage } from './image.js';
@@ -134,12 +134,15 @@ class RegionHandle {
 
   /**
    * Resolves once the status sequence is no longer `expected` ("changed"),
-   * after `timeoutMs` ("timeout"), at once where waiting is not possible
-   * ("unsupported"), or when the handle is closed ("closed"). The wait runs on
-   * a dedicated native thread; one at a time per handle.
+   * after `timeoutMs` ("timeout"; undefined: never), at once where waiting is
+   * not possible ("unsupported"), or when the handle is closed ("closed").
+   * Given `writerAlive`, the waiting thread also probes the writer once a
+   * second and ends the wait when its liveness differs ("writer") or, the
+   * writer dead, a new region took the name ("replaced"). The wait runs on a
+   * dedicated native thread; one at a time per handle.
    */
-  waitForStatusChange(expected: number, timeoutMs: number): Promise<'changed' | 'timeout' | 'unsupported' | 'closed'> {
-    return this.native.waitForChange(expected, timeoutMs);
+  waitForStatusChange(expected: number, timeoutMs?: number, writerAlive?: boolean): Promise<WaitOutcome> {
+    return this.native.waitForChange(expected, timeoutMs ?? -1, writerAlive);
   }
 
   /** True when the name now refers to a newer region (a new writer replaced it). */

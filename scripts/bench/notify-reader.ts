@@ -1,19 +1,27 @@
 // Benchmark helper for notify.ts: a reader in its own process.
-// argv: <cluster> <serverId> <mode>
+// argv: <cluster> <serverId> <mode> <socket path>
 //   wait:  loops on view.waitForChange() and reports the monotonic time of each wake-up
+//   socket: connects to the benchmark's Unix socket and reports each byte pushed there
 //   poll:  a polled watch (100 ms, today's default interval) and reports when it sees a transition
 //   idle-wait / idle-poll: the same watch with no changes; idle-none: the view open and no watch (the floor);
 //   on {measure} and {report} each returns its CPU time between
+import { connect, type Socket } from 'node:net';
 import { ClusterView } from '../../lib/view.js';
 
-const [cluster, serverId, mode] = process.argv.slice(2);
+const [cluster, serverId, mode, sockPath] = process.argv.slice(2);
 const view = ClusterView.open({ cluster, serverId });
 const send = (m: unknown) => process.send?.(m);
 const stamp = () => String(process.hrtime.bigint());
 
 let handle: { close(): void } | undefined;
+let socket: Socket | undefined;
 let active = true;
-if (mode === 'wait') {
+if (mode === 'socket') {
+  socket = connect(sockPath);
+  socket.on('data', (d) => {
+    for (let i = 0; i < d.length; i++) send({ woke: stamp() });
+  });
+} else if (mode === 'wait') {
   void (async () => {
     while (active) {
       try {
@@ -46,6 +54,7 @@ process.on('message', (m: { measure?: boolean; report?: boolean; stop?: boolean 
   } else if (m.stop) {
     active = false;
     handle?.close();
+    socket?.destroy();
     view.close();
     process.disconnect?.();
   }

@@ -1,10 +1,15 @@
 // Benchmark 6: how soon a reader in another process learns of a status
 // change, woken by the writer (ClusterView.waitForChange, the default watch)
-// against today's polling watch (100 ms), and what an idle watcher costs.
-// The writer is this process (a real PeerRegistry); each reader is its own
-// process. Latency: from just before the writer's write call to the reader's
-// wake-up, both on the monotonic clock the processes share.
+// against today's polling watch (100 ms) and against the floor of any push to
+// another Node process (one byte on a Unix socket), and what an idle watcher
+// costs. The writer is this process (a real PeerRegistry); each reader is its
+// own process. Latency: from just before the writer's write call (and from its
+// return) to the reader's wake-up, on the monotonic clock the processes share.
 // Run: node dist/scripts/bench/notify.js [--quick]
+import { createServer, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PeerRegistry } from '../../lib/registry/registry.js';
 import { parseConfig } from '../../lib/registry/config.js';
 import { uniqueKey } from '../../harness/names.js';
@@ -14,7 +19,7 @@ import { emit, fmt, forkHelper, log, now, ratio, sampleStats, startBench, table,
 const args = startBench();
 const WAKES = args.quick ? 300 : 3000;
 const POLLS = args.quick ? 30 : 150;
-const IDLE_S = args.quick ? 3 : 10;
+const IDLE_S = args.quick ? 3 : 20;
 
 async function main(): Promise<void> {
   const key = uniqueKey('bn');
@@ -23,34 +28,69 @@ async function main(): Promise<void> {
   );
   registry.initialize();
   let down = false;
-  /** One transition of peer b (healthy <-> down); the time just before the write. */
-  const flip = (): bigint => {
+  /** One transition of peer b (healthy <-> down); the times just before the write call and at its return. */
+  const flip = (): [bigint, bigint] => {
     const t = now();
     if (down) registry.markHeartbeatReceived('b');
     else registry.markDown('b', 'bench');
     down = !down;
-    return t;
+    return [t, now()];
+  };
+  // The floor of a push to another process's event loop: the reader connects here, each event is one byte.
+  const sockPath = join(tmpdir(), `commy-bench-notify-${process.pid}.sock`);
+  let pushed: Socket | undefined;
+  const server = createServer((s) => (pushed = s));
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  const one = Buffer.from([1]);
+  const push = (): [bigint, bigint] => {
+    const t = now();
+    pushed!.write(one);
+    return [t, now()];
   };
   try {
-    const latency = async (mode: 'wait' | 'poll', n: number): Promise<Stats> => {
-      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode]);
+    const latency = async (mode: 'wait' | 'poll' | 'socket', n: number): Promise<[number[], number[]]> => {
+      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode, sockPath]);
       await reader.next((m: { ready?: boolean }) => m.ready === true);
-      await sleep(200); // the watch's first call, the wait in place
-      const us: number[] = [];
+      await sleep(200); // the watch's first call, the wait in place (or the socket connected)
+      const fromCall: number[] = [];
+      const fromReturn: number[] = [];
+      const event = mode === 'socket' ? push : flip;
       for (let i = 0; i < n; i++) {
         await sleep(2 + Math.random() * (mode === 'poll' ? 100 : 8)); // a random phase against the poll timer
-        const t = flip();
+        const [t, r] = event();
         const m = await reader.next<{ woke: string }>((x) => 'woke' in x, 10_000, `${mode} wake ${i}`);
-        us.push(Number(BigInt(m.woke) - t) / 1000);
+        fromCall.push(Number(BigInt(m.woke) - t) / 1000);
+        fromReturn.push(Number(BigInt(m.woke) - r) / 1000);
       }
       reader.send({ stop: true });
       await reader.exited;
-      return sampleStats(us);
+      return [fromCall, fromReturn];
     };
-    log(`notify: ${WAKES} transitions to a waiting reader`);
-    const woken = await latency('wait', WAKES);
+    // Woken and pushed alternate in rounds, so that a drift of the machine hits both alike.
+    const rounds = 3;
+    const wokenCall: number[] = [];
+    const wokenRet: number[] = [];
+    const pushCall: number[] = [];
+    const pushRet: number[] = [];
+    log(
+      `notify: ${WAKES} transitions to a waiting reader, and ${WAKES} bytes pushed on a Unix socket, in ${rounds} rounds`,
+    );
+    for (let k = 0; k < rounds; k++) {
+      for (const [mode, call, ret] of [
+        ['wait', wokenCall, wokenRet],
+        ['socket', pushCall, pushRet],
+      ] as const) {
+        const [c, r] = await latency(mode, Math.ceil(WAKES / rounds));
+        call.push(...c);
+        ret.push(...r);
+      }
+    }
+    const woken = sampleStats(wokenCall);
+    const wokenReturn = sampleStats(wokenRet);
+    const socket = sampleStats(pushCall);
+    const socketReturn = sampleStats(pushRet);
     log(`notify: ${POLLS} transitions to a polling watch (100 ms)`);
-    const polled = await latency('poll', POLLS);
+    const polled = sampleStats((await latency('poll', POLLS))[0]);
 
     const idle = async (mode: 'idle-wait' | 'idle-poll' | 'idle-none') => {
       const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode]);
@@ -90,19 +130,25 @@ async function main(): Promise<void> {
       table(
         ['reader', 'p50 µs', 'p99 µs', 'max µs', 'mean µs', 'transitions'],
         [
-          row('`waitForChange()`, woken by the writer (futex)', woken),
-          row('`watch({ poll: true })` every 100 ms', polled),
+          row('`waitForChange()`, woken by the writer (futex), from the write call', woken),
+          row("the same, from the write call's return", wokenReturn),
+          row('one byte pushed on a Unix socket (the floor of any push to a process), from the `write()` call', socket),
+          row("the same, from the `write()` call's return", socketReturn),
+          row('`watch({ poll: true })` every 100 ms, from the write call', polled),
         ],
         'lrrrrr',
       ),
-      `\nWoken readers see a change ${ratio(polled.p50, woken.p50)} sooner at p50 and ${ratio(polled.p99, woken.p99)} at p99.`,
+      `\nWoken readers see a change ${ratio(polled.p50, woken.p50)} sooner than polled ones at p50 and ` +
+        `${ratio(polled.p99, woken.p99)} at p99. Against a byte pushed on a socket, which needs a connection to every ` +
+        `reader, the wake takes ${ratio(woken.p50, socket.p50)} as long at p50 and ${ratio(woken.p99, socket.p99)} at p99 ` +
+        `(from the call's return: ${ratio(wokenReturn.p50, socketReturn.p50)} and ${ratio(wokenReturn.p99, socketReturn.p99)}).`,
       `\nAn idle watcher: ${IDLE_S} s with no transition while the writer writes every 20 ms (last-seen and RTT, which ` +
         `move the any-write generation but not the status sequence). CPU of the reader process (user + system), % of one core:\n`,
       table(
         ['watcher', 'CPU'],
         [
           ['no watch: the view open, the process idle (the floor: V8 and libuv housekeeping)', `${fmt(idleNone)} %`],
-          ['`watch()` (status, woken; rechecks liveness once a second)', `${fmt(idleWait)} %`],
+          ['`watch()` (status, woken; its native thread probes the writer once a second)', `${fmt(idleWait)} %`],
           ['`watch({ poll: true })` every 100 ms', `${fmt(idlePoll)} %`],
         ],
         'lr',
@@ -118,6 +164,10 @@ async function main(): Promise<void> {
         'wait.p50us': woken.p50,
         'wait.p99us': woken.p99,
         'wait.maxus': woken.max,
+        'wait.return.p50us': wokenReturn.p50,
+        'wait.return.p99us': wokenReturn.p99,
+        'socket.p50us': socket.p50,
+        'socket.p99us': socket.p99,
         'poll.p50us': polled.p50,
         'poll.p99us': polled.p99,
         'idle.wait.pct': idleWait,
@@ -127,6 +177,8 @@ async function main(): Promise<void> {
     });
   } finally {
     registry.close({ unlink: true });
+    server.close();
+    rmSync(sockPath, { force: true });
   }
 }
 
