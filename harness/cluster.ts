@@ -38,10 +38,14 @@ export async function startNode(
   return { id: config.serverId as string, child, address: ready.address, config, options, env };
 }
 
+/** A node's own config fields, given its index, every id and every port (e.g. a wildcard listen). */
+export type PerNode = (i: number, ids: readonly string[], ports: readonly number[]) => Record<string, unknown>;
+
 export async function startCluster(
   n: number,
   extra: Record<string, unknown> = {},
   options: Record<string, unknown> = {},
+  perNode: PerNode = () => ({}),
 ): Promise<Cluster> {
   const cluster = uniqueKey('c').cluster;
   const ids = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + i));
@@ -54,6 +58,7 @@ export async function startCluster(
     heartbeatIntervalMs: 100,
     heartbeatTimeoutMs: 100,
     ...extra,
+    ...perNode(i, ids, ports),
   });
   const nodes = await Promise.all(ids.map((_, i) => startNode(configOf(i), options)));
   const views: ClusterView[] = [];

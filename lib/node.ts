@@ -11,6 +11,7 @@ import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
 import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
+import { chooseAdvertise } from './discovery/advertise.js';
 import { checkTimerMs, formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
 import { encodeMetadata } from './region/metadata.js';
@@ -149,12 +150,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private stopping = false;
   private whenStopped: Promise<void> | undefined;
   private listenAddress = '';
+  private advertised = '';
+  /** Addresses of the peers configured without a serverId: their slots are named by them until identified. */
+  private readonly unnamedPeers: ReadonlySet<string>;
 
   private constructor(config: PeerConfig, opts: ClusterNodeOptions) {
     super();
     ClusterNode.checkTimers(config, opts);
     this.config = config;
     this.opts = opts;
+    this.unnamedPeers = new Set(config.staticPeers.filter((p) => p.serverId === undefined).map((p) => p.address));
     this.keyring = resolveKeyring({ secret: opts.secret ?? config.secret, secretFile: config.secretFile });
     this.metadata = opts.metadata ?? {};
     encodeMetadata(this.metadata); // refuse oversized metadata before starting
@@ -172,7 +177,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         opts.idleTimeoutMs ?? Math.max(defaults.minIdleTimeoutMs, config.heartbeatTimeoutMs * (config.downAfter + 1)),
       maxFrameBytes: opts.maxFrameBytes ?? defaults.maxFrameBytes,
       maxHandshakeFrameBytes: opts.maxHandshakeFrameBytes ?? defaults.maxHandshakeFrameBytes,
-      admit: (hello) => this.admit(hello),
+      admit: (hello, remoteHost) => this.admit(hello, remoteHost),
     };
     this.server = createServer((socket) => this.accept(socket));
     this.heartbeat = new HeartbeatMonitor(config.heartbeatIntervalMs, config.heartbeatTimeoutMs, {
@@ -251,7 +256,21 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     );
     const bound = this.server.address() as AddressInfo;
     this.listenAddress = formatAddress({ host, port: bound.port });
-    this.ctx.listen = this.listenAddress;
+    // The handshake announces where peers should dial, which a wildcard listen is not.
+    const advertised = chooseAdvertise({ host, port: bound.port }, this.config.advertiseAddress);
+    this.advertised = advertised.address;
+    this.ctx.listen = advertised.address;
+    if (advertised.source === 'interface')
+      this.opts.logger?.info(
+        { listen: this.listenAddress, advertise: advertised.address, interface: advertised.interface },
+        `listening on a wildcard: advertising ${advertised.address} (from ${advertised.interface}); set "advertise" to choose`,
+      );
+    else if (advertised.source === 'loopback')
+      this.opts.logger?.warn(
+        { listen: this.listenAddress, advertise: advertised.address },
+        `listening on a wildcard, but this host has no non-loopback address: advertising ${advertised.address}, ` +
+          'which only peers on this host can dial; set "advertise"',
+      );
     try {
       this.registry.initialize();
     } catch (err) {
@@ -266,6 +285,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** The address actually listened on (the port is filled in when the config says 0). */
   get address(): string {
     return this.listenAddress;
+  }
+
+  /** The address this node announces to its peers: `advertise`, the listen address, or one picked for a wildcard. */
+  get advertiseAddress(): string {
+    return this.advertised;
   }
 
   get serverId(): string {
@@ -299,7 +323,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   // ---- connections -------------------------------------------------------
 
-  private admit(hello: Hello): Rejection | null {
+  private admit(hello: Hello, remoteHost: string | undefined): Rejection | null {
     if (this.stopping) return { reason: RejectReason.Other, code: ErrorCode.Stopping, message: 'node is stopping' };
     if (hello.serverId === this.config.serverId)
       return {
@@ -309,13 +333,33 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       };
     if (this.registry.hasPeer(hello.serverId)) return null;
     // A peer configured by address only: its hello tells us its id.
-    if (this.registry.hasPeer(hello.listen)) return null;
+    if (this.unnamedSlotFor(hello.listen, remoteHost)) return null;
     if (this.opts.allowDynamicJoin) return this.dynamicRoom();
     return {
       reason: RejectReason.UnknownPeer,
       code: ErrorCode.UnknownPeer,
       message: `serverId "${hello.serverId}" is not in this node's peer list`,
     };
+  }
+
+  /**
+   * The slot of a peer configured as plain "host:port" (still named by that
+   * address) that a connection belongs to: the address it dialed, else the
+   * one the peer announced, else the announced port on the host it connected
+   * from (a peer on a wildcard announces an address of its own choosing, not
+   * the one this node was configured with).
+   */
+  private unnamedSlotFor(announced: string, remoteHost: string | undefined, dialed?: string): string | undefined {
+    const candidates = [dialed, announced];
+    if (remoteHost) {
+      try {
+        const host = remoteHost.replace(/^::ffff:(?=\d+\.)/i, ''); // an IPv4 peer on a dual-stack socket
+        candidates.push(formatAddress({ host, port: parseAddress(announced, 'listen').port }));
+      } catch {
+        // an announced address without a usable port: nothing to match on
+      }
+    }
+    return candidates.find((a) => a !== undefined && this.unnamedPeers.has(a) && this.registry.hasPeer(a));
   }
 
   /** Null while another dynamically admitted peer may join, else the refusal. */
@@ -469,9 +513,20 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private opened(c: Connection): void {
     const id = c.peerId!;
+    const unnamed = this.unnamedSlotFor(c.peerListen, c.socket.remoteAddress, c.dialTarget);
+    if (unnamed && this.dynamicPeers.has(id)) {
+      // It joined dynamically before this connection showed it is a configured peer: keep the configured slot.
+      this.registry.removePeer(id);
+      this.dynamicPeers.delete(id);
+    }
     if (!this.registry.hasPeer(id)) {
-      if (c.peerListen && this.registry.hasPeer(c.peerListen)) this.registry.identifyPeer(c.peerListen, id);
-      else {
+      if (unnamed) {
+        this.registry.identifyPeer(unnamed, id);
+        this.opts.logger?.info(
+          { peer: id, address: unnamed, advertise: c.peerListen },
+          'identified a peer configured by address',
+        );
+      } else {
         // Several new peers can pass admit() before the first opens: the limit is checked again here.
         const refusal = this.dynamicRoom();
         try {

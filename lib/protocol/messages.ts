@@ -39,6 +39,7 @@ export interface Hello {
   version: [number, number];
   cluster: string;
   serverId: string;
+  /** The sender's advertised address (config `advertise`), where peers should dial it. */
   listen: string;
   nonce: Uint8Array;
   /** Key ids the sender can use, primary first. */

@@ -16,6 +16,12 @@ export interface PeerConfig {
   cluster: string;
   serverId: string;
   listenAddress: string;
+  /**
+   * "host:port" peers should dial, announced in the handshake. Unset: the
+   * listen address, or for a wildcard listen the host's first non-loopback
+   * address (lib/discovery/advertise.ts).
+   */
+  advertiseAddress?: string;
   staticPeers: StaticPeer[];
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
@@ -40,6 +46,7 @@ const knownFields = [
   'cluster',
   'serverId',
   'listen',
+  'advertise',
   'peers',
   'secretFile',
   'secret',
@@ -93,6 +100,11 @@ export function parseAddress(value: unknown, field: string, opts: { allowPortZer
     throw new ConfigError(field, `port must be ${min}..65535, got ${m[2]} in ${JSON.stringify(value)}`);
   if (v6 && !m[1].includes(':')) throw new ConfigError(field, `${JSON.stringify(value)} is not an IPv6 address`);
   return { host: m[1], port };
+}
+
+/** True for a bind address that means "every interface": 0.0.0.0, or :: in any spelling. */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || /^[0:]+$/.test(host);
 }
 
 export function formatAddress(hp: HostPort): string {
@@ -180,6 +192,14 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
   const cluster = validateId(o.cluster, 'cluster');
   const serverId = validateId(o.serverId, 'serverId');
   parseAddress(o.listen, 'listen', { allowPortZero: true });
+  if (o.advertise !== undefined) {
+    const { host } = parseAddress(o.advertise, 'advertise');
+    if (isWildcardHost(host))
+      throw new ConfigError(
+        'advertise',
+        `must be an address peers can dial, not the wildcard ${JSON.stringify(o.advertise)}`,
+      );
+  }
 
   const heartbeatIntervalMs =
     o.heartbeatIntervalMs === undefined
@@ -223,6 +243,7 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     cluster,
     serverId,
     listenAddress: o.listen as string,
+    ...(o.advertise !== undefined ? { advertiseAddress: o.advertise as string } : {}),
     staticPeers,
     heartbeatIntervalMs,
     heartbeatTimeoutMs,

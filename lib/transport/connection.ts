@@ -30,8 +30,8 @@ export interface ConnectionContext {
   maxFrameBytes: number;
   /** Frame cap until the handshake completes (default `defaults.maxHandshakeFrameBytes`). */
   maxHandshakeFrameBytes?: number;
-  /** Server side: decides whether a hello'd peer may join; null admits it. */
-  admit(hello: Hello): Rejection | null;
+  /** Server side: decides whether a hello'd peer, connected from `remoteHost`, may join; null admits it. */
+  admit(hello: Hello, remoteHost: string | undefined): Rejection | null;
 }
 
 export interface ConnectionEvents {
@@ -53,7 +53,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private knownRemote: string | undefined;
   /** Known after the handshake (and beforehand on the client when dialing a named peer). */
   peerId: string | undefined;
+  /** The address the peer announced in its handshake: where it says it can be dialed. */
   peerListen = '';
+  /** Client side: the "host:port" this connection dialed. */
+  readonly dialTarget: string | undefined;
   state: 'handshake' | 'open' | 'closed' = 'handshake';
   /** Bytes counted before the peer was known; flushed into onBytes once open. */
   private pendingIn = 0;
@@ -90,6 +93,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.role = role;
     this.ctx = ctx;
     this.peerId = expectedPeerId;
+    this.dialTarget = dialTarget;
     this.knownRemote = this.socketAddress() ?? dialTarget;
     // Before the handshake, a frame is judged by its header alone: a handshake frame is tiny and of
     // a type the state expects, so an unauthenticated peer can make this side neither buffer more
@@ -281,7 +285,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const key = this.ctx.keyring.choose(h.keyIds);
       if (!key)
         throw new ProtocolError(ErrorCode.Auth, 'no shared cluster key (wrong secret?)', RejectReason.AuthFailed);
-      const refusal = this.ctx.admit(h);
+      const refusal = this.ctx.admit(h, this.socket.remoteAddress);
       if (refusal) throw new ProtocolError(refusal.code, refusal.message, refusal.reason);
       this.key = key;
       this.peerId = h.serverId;

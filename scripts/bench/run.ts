@@ -214,7 +214,11 @@ function targets(results: Map<string, BenchResult>): Target[] {
     const p99 = num(n, 'wait.p99us');
     t.push({
       target: 'Another process sees a status change within 200 µs p99 of the write',
-      measured: `woken: p50 ${fmt(num(n, 'wait.p50us'))} µs, p99 ${fmt(p99)} µs, max ${fmt(num(n, 'wait.maxus'))} µs (polling every 100 ms: p50 ${fmt(num(n, 'poll.p50us'))} µs, p99 ${fmt(num(n, 'poll.p99us'))} µs)`,
+      measured:
+        `woken: p50 ${fmt(num(n, 'wait.p50us'))} µs, p99 ${fmt(p99)} µs, max ${fmt(num(n, 'wait.maxus'))} µs from the write ` +
+        `call (from its return: p50 ${fmt(num(n, 'wait.return.p50us'))} µs, p99 ${fmt(num(n, 'wait.return.p99us'))} µs); ` +
+        `one byte pushed on a Unix socket, the same run: p50 ${fmt(num(n, 'socket.p50us'))} µs, p99 ${fmt(num(n, 'socket.p99us'))} µs; ` +
+        `polling every 100 ms: p50 ${fmt(num(n, 'poll.p50us'))} µs, p99 ${fmt(num(n, 'poll.p99us'))} µs`,
       verdict: p99 <= 200 ? 'met' : 'missed',
     });
     const floor = num(n, 'idle.none.pct');
