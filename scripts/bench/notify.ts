@@ -124,9 +124,11 @@ async function main(): Promise<void> {
     const row = (label: string, s: Stats) => [label, fmt(s.p50), fmt(s.p99), fmt(s.max), fmt(s.mean), String(s.n)];
     const md = [
       `A reader in another process learns that peer b changed status (healthy ↔ down, written by a real \`PeerRegistry\` ` +
-        `in the benchmark process); the time runs from just before the write call to the moment the reader's code ` +
-        `runs, on the monotonic clock both processes share. Transitions come at random moments (2–10 ms apart for the ` +
-        `woken reader, 2–102 ms for the polled one, so the poll phase is random). µs.\n`,
+        `in the benchmark process); the time runs from just before the write call, and from its return, to the moment ` +
+        `the reader's code runs, on the monotonic clock both processes share. The floor of any push to another Node ` +
+        `process runs alongside, in rounds alternating with the woken reader: the benchmark writes one byte on a Unix ` +
+        `socket that reader process is connected to. Transitions come at random moments (2–10 ms apart for the woken ` +
+        `reader and the socket, 2–102 ms for the polled one, so the poll phase is random). µs.\n`,
       table(
         ['reader', 'p50 µs', 'p99 µs', 'max µs', 'mean µs', 'transitions'],
         [
