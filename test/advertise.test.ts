@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { chooseAdvertise } from '../lib/discovery/advertise.js';
 import { parseConfig } from '../lib/registry/config.js';
+import type { ClusterView, PeerSnapshot } from '../lib/view.js';
 import { startCluster, type Cluster } from '../harness/cluster.js';
 import { thrown } from '../harness/errors.js';
 import { waitFor } from '../harness/wait.js';
@@ -64,6 +65,31 @@ describe('the advertised address', () => {
   });
 });
 
+/** n nodes on 0.0.0.0 whose peers name each other only as `${host}:port`, and a view of each region. */
+async function startWildcard(n: number, host: string, options: Record<string, unknown> = {}) {
+  cluster = await startCluster(n, {}, options, (i, _ids, ports) => ({
+    listen: `0.0.0.0:${ports[i]}`,
+    peers: ports.filter((_, j) => j !== i).map((p) => `${host}:${p}`),
+  }));
+  const c = cluster;
+  return { c, views: c.ids.map((id) => c.view(id)) };
+}
+
+/** Polls until every view holds n - 1 peers, each healthy, connected and passing `ok`. */
+function settled(c: Cluster, views: ClusterView[], ok: (p: PeerSnapshot) => boolean, what: string) {
+  return waitFor(
+    () =>
+      views.every((v) => {
+        const s = v.snapshot();
+        return (
+          s.peers.length === c.ids.length - 1 &&
+          s.peers.every((p) => p.status === 'healthy' && p.connection === 'active' && ok(p))
+        );
+      }),
+    { timeoutMs: 20_000, what },
+  );
+}
+
 describe('nodes listening on 0.0.0.0, named by their peers only as 127.0.0.1:port', function () {
   this.timeout(60_000);
 
@@ -73,32 +99,14 @@ describe('nodes listening on 0.0.0.0, named by their peers only as 127.0.0.1:por
     [3, true],
   ] as const) {
     it(`${n} nodes${dynamic ? ' with allowDynamicJoin' : ''}: each sees exactly one healthy slot per peer, and refuses none`, async () => {
-      cluster = await startCluster(n, {}, dynamic ? { allowDynamicJoin: true } : {}, (i, ids, ports) => ({
-        listen: `0.0.0.0:${ports[i]}`,
-        peers: ports.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`),
-      }));
-      const c = cluster;
-      const views = c.ids.map((id) => c.view(id));
-      await waitFor(
-        () =>
-          views.every((v) => {
-            const s = v.snapshot();
-            return s.peers.every(
-              (p) => p.status === 'healthy' && p.connection === 'active' && c.ids.includes(p.serverId),
-            );
-          }),
-        { timeoutMs: 20_000, what: 'every node to name every peer by its id, healthy and connected' },
-      );
+      const { c, views } = await startWildcard(n, '127.0.0.1', dynamic ? { allowDynamicJoin: true } : {});
+      await settled(c, views, (p) => c.ids.includes(p.serverId), 'every node to name every peer by its id');
       for (const [i, v] of views.entries()) {
         const s = v.snapshot();
         const others = c.ids.filter((_, j) => j !== i);
         expect(s.peers.map((p) => p.serverId).sort(), `${c.ids[i]}'s slots`).to.deep.equal(others);
-        expect(s.peers.map((p) => p.address).sort(), `${c.ids[i]}'s addresses`).to.deep.equal(
-          c.ports
-            .filter((_, j) => j !== i)
-            .map((p) => `127.0.0.1:${p}`)
-            .sort(),
-        );
+        const addresses = c.ports.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`);
+        expect(s.peers.map((p) => p.address).sort(), `${c.ids[i]}'s addresses`).to.deep.equal(addresses.sort());
         expect(s.status).to.include({ totalPeers: n, healthyPeers: n, quorumAvailable: true, isDegraded: false });
       }
       for (const node of c.nodes) {
@@ -109,27 +117,10 @@ describe('nodes listening on 0.0.0.0, named by their peers only as 127.0.0.1:por
   }
 
   it('3 nodes with allowDynamicJoin, named as localhost:port (a name no connection comes from): one slot per peer, the configured one', async () => {
-    cluster = await startCluster(3, {}, { allowDynamicJoin: true }, (i, ids, ports) => ({
-      listen: `0.0.0.0:${ports[i]}`,
-      peers: ports.filter((_, j) => j !== i).map((p) => `localhost:${p}`),
-    }));
-    const c = cluster;
-    const views = c.ids.map((id) => c.view(id));
+    const { c, views } = await startWildcard(3, 'localhost', { allowDynamicJoin: true });
     // A peer that dials first is admitted as a dynamic peer under its id; the dial of the configured
     // address then shows it is that peer, and the configured slot is kept.
-    await waitFor(
-      () =>
-        views.every((v) => {
-          const s = v.snapshot();
-          return (
-            s.peers.length === 2 &&
-            s.peers.every(
-              (p) => p.status === 'healthy' && p.connection === 'active' && p.address.startsWith('localhost:'),
-            )
-          );
-        }),
-      { timeoutMs: 20_000, what: 'every node to keep only its configured slots, named by id, healthy' },
-    );
+    await settled(c, views, (p) => p.address.startsWith('localhost:'), 'every node to keep only its configured slots');
     for (const [i, v] of views.entries()) {
       const s = v.snapshot();
       expect(s.peers.map((p) => p.serverId).sort()).to.deep.equal(c.ids.filter((_, j) => j !== i));
