@@ -62,6 +62,7 @@ export {
   type RegionKey,
   type ReaderOptions,
   type WriterLiveness,
+  type WaitOutcome,
   type HeaderFields,
   type SlotFields,
   type SlotRecord,

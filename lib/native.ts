@@ -34,7 +34,11 @@ export type SlotDataField =
   | 'metadataLength'
   | 'metadata';
 
-/** How a native change wait ended (native/change_waiter.h). */
+/**
+ * How a native change wait ended: the status sequence moved ("changed"), the timeout passed, the
+ * writer's liveness differs from the one given ("writer"), the writer is dead and the name now holds
+ * another region ("replaced"), this OS cannot wait ("unsupported": poll), or the handle closed.
+ */
 export type WaitOutcome = 'changed' | 'timeout' | 'writer' | 'replaced' | 'unsupported' | 'closed';
 
 export interface NativeLayout {
