@@ -7,10 +7,10 @@ import {
   writerLiveness,
   type RegionImage,
   type RegionKey,
+  type WaitOutcome,
   type WriterLiveness,
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
-import type { WaitOutcome } from './native.js';
 import { defaults } from './defaults.js';
 import { CommyError, ErrorCode, invalidArg } from './errors.js';
 import { transitionsBetween, type PeerTransition } from './transitions.js';
@@ -384,8 +384,8 @@ export class ClusterView {
 
   /**
    * Keeps one wait (native, or a poll timer) running while anyone waits. The
-   * native wait also watches the writer when a watch waits: the waiting
-   * thread probes it once a second, so an idle watch runs no JavaScript.
+   * native wait also watches the writer: the waiting thread probes it once a
+   * second, so an idle wait runs no JavaScript.
    */
   private pump(): void {
     if (this.waiting || this.closed || this.waiters.size === 0) return;
@@ -413,8 +413,8 @@ export class ClusterView {
       this.pollTimer = setTimeout(() => next('timeout'), defaults.watchIntervalMs);
       return;
     }
-    const watchWriter = alive !== undefined && [...this.waiters].some((w) => w.alive !== undefined);
-    this.region.waitForStatusChange(now, undefined, watchWriter ? alive : undefined).then(next, (err: Error) => {
+    // The writer is watched for every wait: a liveness flip settles the watches, a replacement every waiter.
+    this.region.waitForStatusChange(now, undefined, alive).then(next, (err: Error) => {
       this.waiting = false;
       for (const w of [...this.waiters]) w.settle(err);
     });

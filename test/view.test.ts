@@ -317,6 +317,28 @@ describe('ClusterView in another process', () => {
     expect((await watcher.exited).code).to.equal(0);
   });
 
+  it('a waitForChange() with no timeout ends when a new writer replaces the region under it', async () => {
+    if (process.platform === 'win32')
+      return console.log(
+        '      skipped: a Windows name maps to the object the view holds; it is taken over, never replaced',
+      );
+    const key = uniqueKey('vr');
+    cleanups.push(() => unlinkRegion(key));
+    const w = RegionWriter.create({ ...key, capacity: 4 });
+    cleanups.push(() => w.close());
+    const view = ClusterView.open(key);
+    cleanups.push(() => view.close());
+    let changed: boolean | undefined;
+    void view.waitForChange().then((c) => (changed = c));
+    w.stop();
+    unlinkRegion(key);
+    const successor = RegionWriter.create({ ...key, capacity: 4 });
+    cleanups.push(() => successor.close());
+    await waitFor(() => changed !== undefined, { timeoutMs: 5000, what: 'the wait to end on the new region' });
+    expect(changed).to.equal(true);
+    expect(view.snapshot().writer).to.include({ alive: true, pid: process.pid });
+  });
+
   it('the native wait watches the writer itself: pending through writes and rechecks, ends on its stop, then on a new region at the name', async () => {
     const key = uniqueKey('vn');
     cleanups.push(() => unlinkRegion(key));

@@ -5,8 +5,6 @@
 import { binding } from '../binding.js';
 import { CommyError, ErrorCode } from '../errors.js';
 import type { NativeRegion, WaitOutcome } from '../native.js';
-
-export type { WaitOutcome };
 import { encodeHeader, encodeSlot, type HeaderFields, type SlotFields, type SlotRecord } from './codec.js';
 import { Counter, CounterAdder } from './counters.js';
 import { RegionImage } from './image.js';

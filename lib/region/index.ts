@@ -20,6 +20,6 @@ export {
   type ReaderOptions,
   type RegionInfo,
   type WriterLiveness,
-  type WaitOutcome,
 } from './handle.js';
+export type { WaitOutcome } from '../native.js';
 export { regionName, listRegionNames, unlinkRegion, removeDeadRegion, type RegionKey } from './names.js';
