@@ -557,7 +557,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.active.set(id, keepNew ? c : existing);
       loser.onBytes = undefined;
       loser.close();
-      if (!keepNew) return;
+      if (!keepNew) {
+        // The slot may be new under this id (a dynamic peer folded into its configured slot above): it shows
+        // the connection that stays.
+        this.pool.markActive(id);
+        return;
+      }
     } else {
       this.active.set(id, c);
     }
