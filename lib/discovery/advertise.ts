@@ -19,7 +19,8 @@ export interface Advertised {
  * `advertise` (if any). A wildcard listen picks the first non-internal
  * address: IPv4 first for "0.0.0.0" and, as a dual-stack socket accepts both,
  * for "::" too; a link-local IPv6 address is never picked (it needs a scope).
- * With no such address (a container with only loopback), loopback.
+ * With no such address (a container with only loopback), the loopback
+ * address of the listen's family.
  */
 export function chooseAdvertise(
   bound: HostPort,
@@ -41,12 +42,6 @@ export function chooseAdvertise(
       source: 'interface',
       interface: pick.name,
     };
-  const lo =
-    bound.host.includes(':') &&
-    !Object.values(interfaces)
-      .flat()
-      .some((i) => i?.family === 'IPv4')
-      ? '::1'
-      : '127.0.0.1';
+  const lo = bound.host.includes(':') ? '::1' : '127.0.0.1'; // "::" accepts ::1 even where it is IPv6-only
   return { address: formatAddress({ host: lo, port: bound.port }), source: 'loopback' };
 }
