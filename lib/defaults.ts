@@ -25,10 +25,10 @@ export const defaults = {
   maxHandshakingConnections: 128,
   /** Inbound connections still in their handshake from one remote IP address. */
   maxHandshakingPerAddress: 16,
-  /** Peers admitted by allowDynamicJoin (not in the config) that may be tracked at once. */
-  maxDynamicPeers: 16,
-  /** A dynamically admitted peer with no open connection, down and unheard for this long, is removed. */
-  dynamicPeerExpiryMs: 60_000,
+  /** A member not named in the config, with no open connection, down and unheard for this long, is removed (reaped). */
+  reapAfterMs: 60_000,
+  /** Every this often a node sends its whole member list to one peer, which heals what a lost update missed. */
+  memberSyncMs: 30_000,
   /** Replies to StateSync and ClientMigration requests are awaited 2 × heartbeatIntervalMs, but never less than this. */
   minRequestTimeoutMs: 1000,
 } as const;

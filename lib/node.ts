@@ -9,10 +9,25 @@ import { CommyError, ConfigError, ErrorCode, invalidArg } from './errors.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import { Keyring, resolveKeyring } from './protocol/auth.js';
 import { RejectReason, rejectReasonNames } from './protocol/errors.js';
-import { MessageType, type Hello, type Message, type MigrationReason, type PeerView } from './protocol/messages.js';
+import {
+  MEMBER_LIST_MINOR,
+  MessageType,
+  type Hello,
+  type Message,
+  type MigrationReason,
+  type PeerView,
+} from './protocol/messages.js';
 import { ConnectionPool } from './registry/connection-pool.js';
 import { chooseAdvertise } from './discovery/advertise.js';
-import { checkTimerMs, formatAddress, parseAddress, parseConfig, type PeerConfig } from './registry/config.js';
+import { Membership, type Member, type MembershipChange } from './discovery/membership.js';
+import {
+  checkTimerMs,
+  formatAddress,
+  isWildcardHost,
+  parseAddress,
+  parseConfig,
+  type PeerConfig,
+} from './registry/config.js';
 import { PeerRegistry, type PeerStatusChange } from './registry/registry.js';
 import { encodeMetadata } from './region/metadata.js';
 import { PeerStatus } from './status.js';
@@ -44,12 +59,18 @@ export interface ClusterNodeOptions {
   maxHandshakingConnections?: number;
   /** Inbound connections in their handshake at once from one remote IP address (default 16). */
   maxHandshakingPerAddress?: number;
-  /** Admit peers that know the secret but are not in the config (default false). */
+  /**
+   * Admit a peer that knows the secret though this node has not heard of it (default true: `peers` are
+   * seeds, and a new member joins through any of them). False: only members named in the config or
+   * learned from other members' lists are admitted; others are refused with ERR_UNKNOWN_PEER.
+   */
   allowDynamicJoin?: boolean;
-  /** Peers admitted by allowDynamicJoin tracked at once (default 16); more are refused at the handshake. */
+  /** Members not named in the config tracked at once (default: as many as the region has slots); more are refused. */
   maxDynamicPeers?: number;
-  /** A dynamically admitted peer with no open connection, down and unheard for this long, is removed (default 60000). */
+  /** @deprecated The config field `reapAfterMs`, which wins when both are set. */
   dynamicPeerExpiryMs?: number;
+  /** How often the whole member list goes to one peer, healing what a lost update missed (default 30000). */
+  memberSyncMs?: number;
   /** This node's metadata, sent to every peer; at most 512 bytes as JSON. */
   metadata?: Record<string, string>;
   /** Overrides of the reconnection policy; unset fields keep the defaults of {@link DialPolicy}. */
@@ -98,7 +119,18 @@ export interface ClientMigrationEvent {
   origin: string;
 }
 
+/** A change of membership (not of health): a member learned, restarted, gone or reaped. */
+export interface MembershipEvent {
+  kind: 'joined' | 'restarted' | 'left' | 'reaped';
+  serverId: string;
+  address: string;
+  incarnation: number;
+  /** Who told this node: a peer's serverId, or "self" for what it saw itself. */
+  source: string;
+}
+
 export interface ClusterNodeEvents {
+  membershipChanged: [MembershipEvent];
   peerStatusChanged: [PeerStatusChange];
   peerMetadata: [{ serverId: string; metadata: Record<string, string> }];
   clientMigration: [ClientMigrationEvent];
@@ -133,8 +165,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Inbound connections still in their handshake, by remote IP address. */
   private readonly handshaking = new Map<string, number>();
   private handshakingTotal = 0;
-  /** Peers admitted by allowDynamicJoin, not named in the config. */
+  /** Members not named in the config (admitted or learned): reaped when they stay down. */
   private readonly dynamicPeers = new Set<string>();
+  /** Who the members are; the registry's slots follow it. */
+  private readonly membership: Membership;
+  private readonly reapAfterMs: number;
+  private ticks = 0;
   /** Rejections not yet added to the region header: written once per event-loop turn, not per socket. */
   private readonly unflushedRejects: number[] = rejectReasonNames.map(() => 0);
   private rejectFlush: NodeJS.Immediate | undefined;
@@ -162,6 +198,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.unnamedPeers = new Set(config.staticPeers.filter((p) => p.serverId === undefined).map((p) => p.address));
     this.keyring = resolveKeyring({ secret: opts.secret ?? config.secret, secretFile: config.secretFile });
     this.metadata = opts.metadata ?? {};
+    this.reapAfterMs = config.reapAfterMs ?? opts.dynamicPeerExpiryMs ?? defaults.reapAfterMs;
+    // The start time is the incarnation: a restarted node has a greater one, with no state kept between runs.
+    this.membership = new Membership(
+      { serverId: config.serverId, address: config.listenAddress, incarnation: Date.now(), state: 'alive' },
+      { tombstoneMs: this.reapAfterMs },
+    );
     encodeMetadata(this.metadata); // refuse oversized metadata before starting
     this.dialPolicy = { ...defaultDialPolicy, ...opts.dialPolicy };
     this.registry = new PeerRegistry(config);
@@ -191,7 +233,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           eventLoopLagMs: lagMs,
           maxEventLoopLagMs: Math.max(h.maxEventLoopLagMs, lagMs),
         })),
-      afterTick: () => this.expireDynamicPeers(),
+      afterTick: () => this.afterTick(),
     });
   }
 
@@ -203,6 +245,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       ['idleTimeoutMs', opts.idleTimeoutMs],
       ['requestTimeoutMs', opts.requestTimeoutMs],
       ['dynamicPeerExpiryMs', opts.dynamicPeerExpiryMs],
+      ['memberSyncMs', opts.memberSyncMs],
       ['dialPolicy.initialDelayMs', opts.dialPolicy?.initialDelayMs],
       ['dialPolicy.maxDelayMs', opts.dialPolicy?.maxDelayMs],
       ['dialPolicy.halfOpenAfterMs', opts.dialPolicy?.halfOpenAfterMs],
@@ -260,6 +303,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const advertised = chooseAdvertise({ host, port: bound.port }, this.config.advertiseAddress);
     this.advertised = advertised.address;
     this.ctx.listen = advertised.address;
+    this.membership.advertise(advertised.address);
     if (advertised.source === 'interface')
       this.opts.logger?.info(
         { listen: this.listenAddress, advertise: advertised.address, interface: advertised.interface },
@@ -278,7 +322,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       throw err;
     }
     this.registry.updateHeader(() => ({ listen: this.listenAddress }));
-    for (const p of this.config.staticPeers) this.startDialer(p.serverId ?? p.address, p.address);
+    for (const p of this.config.staticPeers) {
+      if (p.serverId !== undefined)
+        this.membership.add({ serverId: p.serverId, address: p.address, incarnation: 0, state: 'alive' });
+      this.startDialer(p.serverId ?? p.address, p.address);
+    }
     this.heartbeat.start();
   }
 
@@ -334,7 +382,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.registry.hasPeer(hello.serverId)) return null;
     // A peer configured by address only: its hello tells us its id.
     if (this.unnamedSlotFor(hello.listen, remoteHost)) return null;
-    if (this.opts.allowDynamicJoin) return this.dynamicRoom();
+    if (this.opts.allowDynamicJoin !== false) return this.dynamicRoom();
     return {
       reason: RejectReason.UnknownPeer,
       code: ErrorCode.UnknownPeer,
@@ -364,7 +412,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** Null while another dynamically admitted peer may join, else the refusal. */
   private dynamicRoom(): Rejection | null {
-    const max = this.opts.maxDynamicPeers ?? defaults.maxDynamicPeers;
+    const max = this.opts.maxDynamicPeers ?? Infinity; // the region's slots bound them anyway
     if (this.dynamicPeers.size < max) return null;
     return {
       reason: RejectReason.UnknownPeer,
@@ -373,17 +421,145 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     };
   }
 
-  /** Removes the dynamically admitted peers that went away: no connection, down, unheard for dynamicPeerExpiryMs. */
-  private expireDynamicPeers(): void {
-    const expiryMs = this.opts.dynamicPeerExpiryMs ?? defaults.dynamicPeerExpiryMs;
+  private afterTick(): void {
+    this.reap();
+    const every = Math.max(
+      1,
+      Math.round((this.opts.memberSyncMs ?? defaults.memberSyncMs) / this.config.heartbeatIntervalMs),
+    );
+    if (++this.ticks % every === 0) {
+      // One peer a round, in turn: the whole list heals an update a peer missed (it was connecting then).
+      const open = [...this.active.values()];
+      const c = open[(this.ticks / every) % Math.max(1, open.length)];
+      if (c) this.sendMembers(c, this.membership.gossip());
+    }
+  }
+
+  /** Removes the members not in the config that went away: no connection, down, unheard for reapAfterMs. */
+  private reap(): void {
     for (const id of this.dynamicPeers) {
       if (this.active.has(id) || !this.registry.hasPeer(id)) continue;
       if (this.registry.getPeer(id)?.status !== PeerStatus.Down) continue;
-      if (this.registry.timeSinceHeartbeat(id) <= expiryMs) continue;
-      this.registry.removePeer(id);
-      this.dynamicPeers.delete(id);
-      this.pingSentAt.delete(id);
-      this.opts.logger?.info({ peer: id }, 'removed a dynamically joined peer that stayed down');
+      if (this.registry.timeSinceHeartbeat(id) <= this.reapAfterMs) continue;
+      const member = this.membership.get(id);
+      this.membership.remove(id);
+      this.dropMember(id);
+      this.announce({
+        kind: 'reaped',
+        serverId: id,
+        address: member?.address ?? '',
+        incarnation: member?.incarnation ?? 0,
+        source: 'self',
+      });
+    }
+  }
+
+  /** Frees a member's slot and stops dialing it. */
+  private dropMember(id: string): void {
+    if (!this.registry.hasPeer(id)) return;
+    this.registry.removePeer(id);
+    this.dynamicPeers.delete(id);
+    this.pingSentAt.delete(id);
+    this.dialers.get(id)?.stop();
+    this.dialers.delete(id);
+    this.active.get(id)?.close();
+  }
+
+  private announce(e: MembershipEvent): void {
+    const verb = { joined: 'joined', restarted: 'restarted', left: 'left', reaped: 'was reaped (down too long)' }[
+      e.kind
+    ];
+    this.opts.logger?.info(
+      { event: 'membershipChanged', ...e },
+      `member ${e.serverId} ${verb}${e.address ? ` (${e.address})` : ''}${e.source === 'self' ? '' : `, from ${e.source}`}`,
+    );
+    this.emit('membershipChanged', e);
+  }
+
+  // ---- membership ------------------------------------------------------------
+
+  /** Sends member entries to a peer that understands them (protocol minor 1 and up). */
+  private sendMembers(c: Connection, members: Member[]): void {
+    if (members.length === 0 || c.peerVersion[1] < MEMBER_LIST_MINOR) return;
+    c.send({ type: MessageType.MemberList, body: { members } });
+  }
+
+  /** Passes what changed on to every open peer but the one that told this node. */
+  private spread(members: Member[], except?: string): void {
+    if (members.length === 0) return;
+    for (const [id, c] of this.active) if (id !== except) this.sendMembers(c, members);
+  }
+
+  /** A report this node can act on: a dialable address for a live member (a departure needs none). */
+  private usable(m: Member): boolean {
+    if (m.state === 'left') return true;
+    try {
+      return !isWildcardHost(parseAddress(m.address, 'address').host);
+    } catch {
+      return false;
+    }
+  }
+
+  private onMemberList(from: string, members: Member[]): void {
+    const changed: Member[] = [];
+    for (const m of members) {
+      if (!this.usable(m)) continue;
+      const change = this.membership.merge(m);
+      if (change && this.apply(change, from)) changed.push(change.member);
+    }
+    this.spread(changed, from);
+  }
+
+  /** Makes the registry and the dialers follow a membership change; false when it could not be applied. */
+  private apply(change: MembershipChange, source: string): boolean {
+    const m = change.member;
+    const event = { serverId: m.serverId, address: m.address, incarnation: m.incarnation, source };
+    switch (change.kind) {
+      case 'joined': {
+        if (!this.registry.hasPeer(m.serverId)) {
+          const unnamed = this.unnamedSlotFor(m.address, undefined);
+          if (unnamed) this.registry.identifyPeer(unnamed, m.serverId);
+          else {
+            const refusal = this.dynamicRoom();
+            try {
+              if (refusal) throw new CommyError(refusal.code, refusal.message);
+              this.registry.addPeer({ serverId: m.serverId, address: m.address });
+            } catch (err) {
+              this.membership.remove(m.serverId);
+              this.opts.logger?.warn(
+                { peer: m.serverId, address: m.address, source },
+                `cannot add member: ${(err as Error).message}`,
+              );
+              return false;
+            }
+            this.dynamicPeers.add(m.serverId);
+          }
+          if (!this.dialers.has(m.address)) this.startDialer(m.serverId, m.address);
+        }
+        this.announce({ kind: 'joined', ...event });
+        return true;
+      }
+      case 'restarted':
+        if (m.address !== change.previous.address && this.dynamicPeers.has(m.serverId)) {
+          this.registry.setAddress(m.serverId, m.address);
+          this.dialers.get(m.serverId)?.stop();
+          this.dialers.delete(m.serverId);
+          this.startDialer(m.serverId, m.address);
+        }
+        this.announce({ kind: 'restarted', ...event });
+        return true;
+      case 'left':
+        // A member named in the config keeps its slot, down: the operator listed it. Any other is forgotten.
+        if (this.dynamicPeers.has(m.serverId)) this.dropMember(m.serverId);
+        else if (this.registry.hasPeer(m.serverId)) this.registry.markDown(m.serverId, 'left');
+        this.announce({ kind: 'left', ...event });
+        return true;
+      case 'refuted':
+        this.opts.logger?.warn(
+          { incarnation: m.incarnation, source },
+          `${source} reported this node as gone or newer: now at incarnation ${m.incarnation}`,
+        );
+        return true;
     }
   }
 
@@ -444,6 +620,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
             if (c.peerId && c.peerId !== peerKey) {
               this.dialers.delete(peerKey);
               peerKey = c.peerId;
+              // A dialer of the same member at the address others announced for it: this one serves it now.
+              const other = this.dialers.get(peerKey);
+              if (other !== dialer) other?.stop();
               this.dialers.set(peerKey, dialer);
             }
             resolve();
@@ -575,6 +754,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     c.on('message', (m) => this.onMessage(c, id, m));
     this.pool.markActive(id);
     this.registry.markHeartbeatReceived(id); // a completed handshake is a valid frame
+    // A member that connected is one, whatever this node heard before; then each side sends its whole list.
+    const address = this.registry.getPeer(id)?.address ?? c.peerListen;
+    const direct = this.membership.add({ serverId: id, address, incarnation: 0, state: 'alive' });
+    if (direct && this.apply(direct, 'self')) this.spread([direct.member], id);
+    this.sendMembers(c, this.membership.gossip());
     this.emit('peerConnected', { serverId: id, direction: c.role === 'client' ? 'outbound' : 'inbound' });
     if (Object.keys(this.metadata).length > 0)
       c.send({ type: MessageType.MetadataExchange, body: { metadata: this.metadata } });
@@ -633,9 +817,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       case MessageType.ClientMigrationAck:
         this.settle(m.body.requestId, id, m);
         break;
-      case MessageType.Leave:
+      case MessageType.Leave: {
         this.registry.markDown(id, 'left');
         c.close();
+        // Every member hears of it, not only those connected to the one that left.
+        const gone = this.membership.forget(id);
+        if (gone && this.apply(gone, id)) this.spread([gone.member], id);
+        break;
+      }
+      case MessageType.MemberList:
+        this.onMemberList(id, m.body.members);
         break;
       case MessageType.Error:
         if (m.body.requestId !== null)

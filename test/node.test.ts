@@ -177,7 +177,8 @@ describe('authentication and rejection', () => {
     c = await startCluster(
       1,
       { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 200, peers: ['b@127.0.0.1:9'] },
-      { handshakeTimeoutMs: 800 },
+      // Closed membership: an unknown id with the right secret is refused (the default admits it).
+      { handshakeTimeoutMs: 800, allowDynamicJoin: false },
     );
   });
   after(async () => c.stopAll());

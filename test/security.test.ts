@@ -50,7 +50,12 @@ describe('security: keyring rotation across a rolling restart of 3 nodes', () =>
     // A restart is a kill -9 and a start: a graceful stop would announce Leave,
     // which peers rightly report as down ("left"). downAfter is 15 silent ticks
     // (3 s), well over a restart; suspected (2 ticks) is expected and allowed.
-    cluster = await startCluster(3, { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 200, downAfter: 15 });
+    // A closed membership: a probe past authentication is refused as an unknown id, which shows its key passed.
+    cluster = await startCluster(
+      3,
+      { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 200, downAfter: 15 },
+      { allowDynamicJoin: false },
+    );
     const c = cluster;
     for (const id of c.ids) await waitForAll(c, id, 'healthy');
     const events: (Event & { node: string; phase: string })[] = [];

@@ -6,8 +6,13 @@ import { ProtocolError } from './errors.js';
 /**
  * 2.0: the handshake proofs and session keys cover every Hello and HelloAck field (1.x covered only the
  * ids and nonces), so a 1.x node cannot authenticate with a 2.x one: it is refused with ERR_VERSION.
+ * 2.1: MemberList, the member-list exchange. A 2.1 node sends it only to peers that announced minor 1 or
+ * more, so 2.0 and 2.1 nodes still heartbeat each other (a 2.0 node learns no members from it).
  */
-export const PROTOCOL_VERSION = { major: 2, minor: 0 } as const;
+export const PROTOCOL_VERSION = { major: 2, minor: 1 } as const;
+
+/** The first minor version that understands MemberList. */
+export const MEMBER_LIST_MINOR = 1;
 
 export const MessageType = {
   Hello: 1,
@@ -23,6 +28,7 @@ export const MessageType = {
   ClientMigrationAck: 11,
   Leave: 12,
   Error: 13,
+  MemberList: 14,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -91,6 +97,17 @@ export interface ClientMigration extends RequestRef {
 export interface Leave {
   reason: string;
 }
+export interface MemberEntry {
+  serverId: string;
+  /** The member's advertised "host:port" ("" in a departure, which needs none). */
+  address: string;
+  incarnation: number;
+  state: 'alive' | 'left';
+}
+/** Members as the sender knows them: itself first, then every member, then recent departures. */
+export interface MemberList {
+  members: MemberEntry[];
+}
 export interface ErrorMessage {
   requestId: number | null;
   code: string;
@@ -111,6 +128,7 @@ export interface MessageMap {
   [MessageType.ClientMigrationAck]: RequestRef;
   [MessageType.Leave]: Leave;
   [MessageType.Error]: ErrorMessage;
+  [MessageType.MemberList]: MemberList;
 }
 
 export type Message = { [K in MessageType]: { type: K; body: MessageMap[K] } }[MessageType];
@@ -258,6 +276,26 @@ export function validate(type: number, body: unknown): Message {
           requestId: o.requestId === null || o.requestId === undefined ? null : uint(o.requestId, 'requestId'),
           code: str(o.code, 'code', 64),
           message: str(o.message, 'message', 1024),
+        },
+      };
+    }
+    case MessageType.MemberList: {
+      const o = obj(body, 'MemberList');
+      if (!Array.isArray(o.members) || o.members.length > MAX_PEERS)
+        bad(`members must be an array of at most ${MAX_PEERS}`);
+      return {
+        type,
+        body: {
+          members: o.members.map((m, i) => {
+            const q = obj(m, `members[${i}]`);
+            if (q.state !== 'alive' && q.state !== 'left') bad(`members[${i}].state must be "alive" or "left"`);
+            return {
+              serverId: id(q.serverId, `members[${i}].serverId`),
+              address: str(q.address, `members[${i}].address`, 80),
+              incarnation: uint(q.incarnation, `members[${i}].incarnation`),
+              state: q.state,
+            };
+          }),
         },
       };
     }

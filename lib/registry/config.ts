@@ -22,7 +22,13 @@ export interface PeerConfig {
    * address (lib/discovery/advertise.ts).
    */
   advertiseAddress?: string;
+  /** Seeds: any subset of the cluster; the member-list exchange finds the rest. */
   staticPeers: StaticPeer[];
+  /**
+   * A member not named in `peers` that stays down, with no connection and unheard, this long is removed
+   * and its slot freed (default 60000).
+   */
+  reapAfterMs?: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   suspectAfter: number;
@@ -48,6 +54,7 @@ const knownFields = [
   'listen',
   'advertise',
   'peers',
+  'reapAfterMs',
   'secretFile',
   'secret',
   'heartbeatIntervalMs',
@@ -252,6 +259,8 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     capacity,
     global: false,
   };
+  if (o.reapAfterMs !== undefined)
+    config.reapAfterMs = checkTimerMs(o.reapAfterMs, 'reapAfterMs', (f, m) => new ConfigError(f, m));
   if (o.global !== undefined) {
     if (typeof o.global !== 'boolean')
       throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);

@@ -201,6 +201,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     this.slotOf.set(serverId, index);
   }
 
+  /** A peer now dials at another address (a restarted member that moved). */
+  setAddress(id: string, address: string): void {
+    this.update(id, () => ({ address }));
+  }
+
   hasPeer(id: string): boolean {
     return this.slotOf.has(id);
   }

@@ -55,6 +55,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   peerId: string | undefined;
   /** The address the peer announced in its handshake: where it says it can be dialed. */
   peerListen = '';
+  /** The protocol version the peer announced in its Hello or HelloAck. */
+  peerVersion: [number, number] = [0, 0];
   /** Client side: the "host:port" this connection dialed. */
   readonly dialTarget: string | undefined;
   state: 'handshake' | 'open' | 'closed' = 'handshake';
@@ -290,6 +292,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.key = key;
       this.peerId = h.serverId;
       this.peerListen = h.listen;
+      this.peerVersion = h.version;
       const ack = {
         version: [PROTOCOL_VERSION.major, PROTOCOL_VERSION.minor] as [number, number],
         cluster: this.ctx.cluster,
@@ -341,6 +344,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       throw new ProtocolError(ErrorCode.Auth, 'server proof is wrong (wrong secret?)', RejectReason.AuthFailed);
     this.peerId = a.serverId;
     this.peerListen = a.listen;
+    this.peerVersion = a.version;
     this.write({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } });
     this.open(key, t);
   }
