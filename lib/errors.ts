@@ -53,7 +53,7 @@ export const errorCodes = {
     code: 'ERR_UNKNOWN_PEER',
     exitCode: R,
     meaning:
-      'a peer id that is not registered, or a handshake from a serverId not in `peers`: add it, or set allowDynamicJoin',
+      'a peer id that is not registered, or, with allowDynamicJoin false, a handshake from a serverId no member knows: add it to `peers`',
   },
   DuplicatePeer: {
     code: 'ERR_DUPLICATE_PEER',
@@ -138,7 +138,7 @@ export const errorCodes = {
     code: 'ERR_TOO_MANY_DYNAMIC_PEERS',
     exitCode: R,
     meaning:
-      'allowDynamicJoin refused a peer: `maxDynamicPeers` joined peers are tracked; down ones are removed after `dynamicPeerExpiryMs`',
+      'a member was refused: `maxDynamicPeers` members not in the config are tracked; down ones are reaped after `reapAfterMs`',
   },
   Internal: {
     code: 'ERR_INTERNAL',

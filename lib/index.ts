@@ -78,6 +78,7 @@ export {
   type PeerOpinion,
   type ClusterNodeEvents,
   type ClientMigrationEvent,
+  type MembershipEvent,
 } from './node.js';
 export { type DialPolicy } from './transport/dialer.js';
 export { RejectReason } from './protocol/errors.js';

@@ -253,6 +253,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     for (const [field, v] of optional) if (v !== undefined) checkTimerMs(v, field, option);
     const field = (f: string, message: string) => new ConfigError(f, message);
     checkTimerMs(config.heartbeatIntervalMs, 'heartbeatIntervalMs', field);
+    if (config.reapAfterMs !== undefined) checkTimerMs(config.reapAfterMs, 'reapAfterMs', field);
     checkTimerMs(config.heartbeatTimeoutMs, 'heartbeatTimeoutMs', field);
     if (opts.idleTimeoutMs === undefined)
       checkTimerMs(config.heartbeatTimeoutMs * (config.downAfter + 1), 'downAfter', (f, m) =>

@@ -383,13 +383,15 @@ describe('local-health awareness', () => {
 });
 
 describe('restart and dynamic join', () => {
-  it('an unknown node with the right secret joins when allowDynamicJoin is set', async () => {
+  it('an unknown node with the right secret joins (allowDynamicJoin defaults to true)', async () => {
     const key = uniqueKey('j');
     const [pa, pb] = await freePorts(2);
-    const a = await startNode(
-      { cluster: key.cluster, serverId: 'a', listen: `127.0.0.1:${pa}`, heartbeatIntervalMs: 100 },
-      { allowDynamicJoin: true },
-    );
+    const a = await startNode({
+      cluster: key.cluster,
+      serverId: 'a',
+      listen: `127.0.0.1:${pa}`,
+      heartbeatIntervalMs: 100,
+    });
     const b = await startNode({
       cluster: key.cluster,
       serverId: 'b',
