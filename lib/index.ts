@@ -13,6 +13,7 @@
 export {
   ClusterView,
   type ClusterSnapshot,
+  type DiscoverySnapshot,
   type PeerSnapshot,
   type WatchHandle,
   type WatchOptions,
@@ -79,6 +80,7 @@ export {
   type ClusterNodeEvents,
   type ClientMigrationEvent,
   type MembershipEvent,
+  type DiscoveryEvent,
 } from './node.js';
 export { type DialPolicy } from './transport/dialer.js';
 export { RejectReason } from './protocol/errors.js';

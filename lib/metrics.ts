@@ -5,7 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { parseAddress } from './registry/config.js';
 import { CommyError, ErrorCode } from './errors.js';
 import { statusCodes, statusToCode } from './status.js';
-import type { ClusterView, Inspection } from './view.js';
+import type { ClusterView, DiscoverySnapshot, Inspection } from './view.js';
 
 /** Metric names, documented in the README. */
 export const metricNames = [
@@ -122,6 +122,26 @@ export function createMetrics(view: ClusterView): MetricsSource {
     'commy_writer_heartbeat_age_seconds',
     'Age of the writer heartbeat in the region',
     (i) => i.node.writer.heartbeatAgeMs / 1000,
+  );
+  // Only for a node with discovery providers: a node on seeds alone has no such source to report.
+  const discoveryGauge = (name: string, help: string, value: (d: DiscoverySnapshot) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const d = read().snapshot.discovery;
+        const v = d ? value(d) : null;
+        if (v !== null) this.set(v);
+      },
+    });
+  discoveryGauge('commy_discovery_up', '1 while every discovery provider (DNS, etcd) answers', (d) => (d.up ? 1 : 0));
+  discoveryGauge('commy_discovery_members', 'Members the discovery providers list', (d) => d.members);
+  discoveryGauge(
+    'commy_discovery_last_refresh_timestamp_seconds',
+    'When every discovery provider last answered (Unix time)',
+    (d) => (d.lastRefreshMs === null ? null : d.lastRefreshMs / 1000),
   );
   new Counter({
     name: 'commy_rejected_frames_total',

@@ -14,7 +14,12 @@ export type HeaderDataField =
   | 'downAfter'
   | 'eventLoopLagMs'
   | 'maxEventLoopLagMs'
-  | 'rejectedFrames';
+  | 'rejectedFrames'
+  | 'discoveryProviders'
+  | 'discoveryUp'
+  | 'discoveryMembers'
+  | 'discoveryRefreshMs'
+  | 'discoveryError';
 
 export type SlotDataField =
   | 'state'

@@ -3,6 +3,7 @@
 // only writer of its region; any local process reads it with ClusterView.
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { defaults } from './defaults.js';
 import { CommyError, ConfigError, ErrorCode, invalidArg } from './errors.js';
@@ -20,6 +21,9 @@ import {
 import { ConnectionPool } from './registry/connection-pool.js';
 import { chooseAdvertise } from './discovery/advertise.js';
 import { Membership, type Member, type MembershipChange } from './discovery/membership.js';
+import { DnsProvider } from './discovery/dns.js';
+import { DiscoverySources, type Discovered, type DiscoveryState, type Provider } from './discovery/sources.js';
+import type { DiscoveryConfig } from './registry/discovery-config.js';
 import {
   checkTimerMs,
   formatAddress,
@@ -129,8 +133,15 @@ export interface MembershipEvent {
   source: string;
 }
 
+/** A membership source became reachable or unreachable (the state is also in the region). */
+export interface DiscoveryEvent extends DiscoveryState {
+  provider: string;
+  providerUp: boolean;
+}
+
 export interface ClusterNodeEvents {
   membershipChanged: [MembershipEvent];
+  discoveryChanged: [DiscoveryEvent];
   peerStatusChanged: [PeerStatusChange];
   peerMetadata: [{ serverId: string; metadata: Record<string, string> }];
   clientMigration: [ClientMigrationEvent];
@@ -171,6 +182,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly membership: Membership;
   private readonly reapAfterMs: number;
   private ticks = 0;
+  /** Members a registry dropped while they still heartbeated: removed once heartbeats mark them down. */
+  private readonly unlisted = new Set<string>();
+  /** DNS and etcd providers, when the config has a discovery section. */
+  private sources: DiscoverySources | undefined;
   /** Rejections not yet added to the region header: written once per event-loop turn, not per socket. */
   private readonly unflushedRejects: number[] = rejectReasonNames.map(() => 0);
   private rejectFlush: NodeJS.Immediate | undefined;
@@ -329,6 +344,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.startDialer(p.serverId ?? p.address, p.address);
     }
     this.heartbeat.start();
+    if (this.config.discovery?.length) await this.startDiscovery(this.config.discovery);
   }
 
   /** The address actually listened on (the port is filled in when the config says 0). */
@@ -438,6 +454,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** Removes the members not in the config that went away: no connection, down, unheard for reapAfterMs. */
   private reap(): void {
+    for (const id of this.unlisted) {
+      if (!this.registry.hasPeer(id)) this.unlisted.delete(id);
+      else if (this.registry.getPeer(id)?.status === PeerStatus.Down) this.unlist(id, 'discovery');
+    }
     for (const id of this.dynamicPeers) {
       if (this.active.has(id) || !this.registry.hasPeer(id)) continue;
       if (this.registry.getPeer(id)?.status !== PeerStatus.Down) continue;
@@ -475,6 +495,114 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       `member ${e.serverId} ${verb}${e.address ? ` (${e.address})` : ''}${e.source === 'self' ? '' : `, from ${e.source}`}`,
     );
     this.emit('membershipChanged', e);
+  }
+
+  // ---- discovery -------------------------------------------------------------
+
+  private async startDiscovery(configs: DiscoveryConfig[]): Promise<void> {
+    const providers: Provider[] = [];
+    try {
+      for (const d of configs) providers.push(await this.provider(d));
+    } catch (err) {
+      await Promise.all(providers.map((p) => p.stop()));
+      await this.stop();
+      throw err;
+    }
+    this.sources = new DiscoverySources(providers, {
+      join: (d, source) => this.discovered(d, source),
+      leave: (d, source) => this.undiscovered(d, source),
+      changed: (state, t) => this.discoveryChanged(state, t),
+    });
+    this.sources.start();
+  }
+
+  private async provider(d: DiscoveryConfig): Promise<Provider> {
+    if (d.provider === 'dns') return new DnsProvider(d);
+    // Loaded only when configured: the etcd client (gRPC) costs a start-up that no other user should pay.
+    const { EtcdProvider } = await import('./discovery/etcd.js');
+    return new EtcdProvider(d, {
+      cluster: this.config.cluster,
+      self: () => ({ ...this.membership.self, metadata: this.metadata }),
+    });
+  }
+
+  /** A registry lists a member: add it (an id is known) or dial the address to learn who is there. */
+  private discovered(d: Discovered, source: string): void {
+    if (this.stopping) return;
+    if (d.serverId !== undefined) {
+      if (d.serverId === this.config.serverId) return;
+      this.unlisted.delete(d.serverId);
+      const change = this.membership.add({ serverId: d.serverId, address: d.address, incarnation: 0, state: 'alive' });
+      if (change && this.apply(change, source)) this.spread([change.member]);
+      return;
+    }
+    if (this.isOwnAddress(d.address) || this.dialers.has(d.address)) return;
+    const known = this.registry.getAllPeers().find((p) => p.address === d.address);
+    if (known) this.unlisted.delete(known.serverId);
+    else this.startDialer(d.address, d.address);
+  }
+
+  /**
+   * A registry no longer lists a member: it is removed as if it had left, unless it is named in the config,
+   * or is still connected and healthy (heartbeats, not a registry, decide that it is gone).
+   */
+  private undiscovered(d: Discovered, source: string): void {
+    if (this.stopping) return;
+    const unidentified = this.dialers.get(d.address);
+    if (unidentified && d.serverId === undefined && !this.registry.hasPeer(d.address)) {
+      unidentified.stop();
+      this.dialers.delete(d.address);
+    }
+    const id = d.serverId ?? this.registry.getAllPeers().find((p) => p.address === d.address)?.serverId;
+    if (id === undefined || !this.dynamicPeers.has(id)) return;
+    if (this.registry.getPeer(id)?.status !== PeerStatus.Down) {
+      this.unlisted.add(id);
+      this.opts.logger?.info(
+        { peer: id, source },
+        `${source} no longer lists member ${id}, which still heartbeats: removed once heartbeats mark it down`,
+      );
+      return;
+    }
+    this.unlist(id, source);
+  }
+
+  private unlist(id: string, source: string): void {
+    this.unlisted.delete(id);
+    const gone = this.membership.forget(id);
+    if (gone && this.apply(gone, source)) this.spread([gone.member]);
+  }
+
+  private discoveryChanged(state: DiscoveryState, t: { provider: string; up: boolean; error?: string } | null): void {
+    if (this.regionClosed) return;
+    this.registry.updateHeader(() => ({
+      discoveryProviders: state.providers,
+      discoveryUp: state.up ? 1 : 0,
+      discoveryMembers: state.members,
+      discoveryRefreshMs: state.lastRefreshMs ?? 0,
+      discoveryError: state.error,
+    }));
+    if (!t) return;
+    const fields = { event: 'discoveryChanged', provider: t.provider, members: state.members };
+    if (t.up) this.opts.logger?.info(fields, `discovery: ${t.provider} answers; ${state.members} members listed`);
+    else
+      this.opts.logger?.warn(
+        { ...fields, error: t.error },
+        `discovery: ${t.provider} cannot be reached (${t.error}); keeping the last known members, marking none down`,
+      );
+    this.emit('discoveryChanged', { ...state, provider: t.provider, providerUp: t.up });
+  }
+
+  /** This node's own address as a registry lists it (every member is listed, this one too). */
+  private isOwnAddress(address: string): boolean {
+    if (address === this.advertised || address === this.listenAddress) return true;
+    try {
+      const { host, port } = parseAddress(address, 'address');
+      if (port !== parseAddress(this.listenAddress, 'listen').port) return false;
+      const local = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((n) => n.address));
+      return local.includes(host.replace(/^\[|\]$/g, ''));
+    } catch {
+      return false;
+    }
   }
 
   // ---- membership ------------------------------------------------------------
@@ -961,6 +1089,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    // First: an etcd provider deletes this node's key while the network is still used.
+    await this.sources?.stop();
     this.heartbeat.stop();
     for (const d of this.dialers.values()) d.stop();
     for (const p of this.pending.values()) {

@@ -43,6 +43,28 @@ export interface PeerSnapshot {
   connection: ConnectionState;
 }
 
+/** The state of a node's membership sources (DNS, etcd), as it published it. */
+export interface DiscoverySnapshot {
+  /** Every provider answered its last request. */
+  up: boolean;
+  /** Members the providers list together. */
+  members: number;
+  /** Wall-clock ms of the last refresh in which every provider answered; null before the first. */
+  lastRefreshMs: number | null;
+  /** Why a provider is down ("" while all are up). */
+  error: string;
+}
+
+function discoveryOf(image: RegionImage): DiscoverySnapshot {
+  const h = image.header();
+  return {
+    up: h.discoveryUp === 1,
+    members: h.discoveryMembers,
+    lastRefreshMs: h.discoveryRefreshMs || null,
+    error: h.discoveryError,
+  };
+}
+
 /** The object `commy status --json` prints. */
 export interface ClusterSnapshot {
   cluster: string;
@@ -52,6 +74,8 @@ export interface ClusterSnapshot {
   config: { heartbeatIntervalMs: number; heartbeatTimeoutMs: number; suspectAfter: number; downAfter: number };
   status: ClusterStatus;
   peers: PeerSnapshot[];
+  /** Present only for a node with a `discovery` section in its config. */
+  discovery?: DiscoverySnapshot;
 }
 
 /** Everything the region holds about a peer, beyond the status contract. */
@@ -247,6 +271,7 @@ export class ClusterView {
       },
       status: computeClusterStatus(statuses),
       peers,
+      ...(image.headerU32(HD.discoveryProviders) > 0 ? { discovery: discoveryOf(image) } : {}),
     };
   }
 

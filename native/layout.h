@@ -54,15 +54,20 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 // so adding a field is one line here plus its codec in lib/region/.
 //
 // Seqlocked header data (node-level facts); offsets relative to header::kData.
-#define COMMY_HEADER_DATA_FIELDS(X)                                                    \
-  X(Listen, listen, 0, 64)                           /* char[64], NUL-padded */        \
-  X(HeartbeatIntervalMs, heartbeatIntervalMs, 64, 4) /* u32 */                         \
-  X(HeartbeatTimeoutMs, heartbeatTimeoutMs, 68, 4)   /* u32 */                         \
-  X(SuspectAfter, suspectAfter, 72, 4)               /* u32 */                         \
-  X(DownAfter, downAfter, 76, 4)                     /* u32 */                         \
-  X(EventLoopLagMs, eventLoopLagMs, 80, 8)           /* f64, last measured tick lag */ \
-  X(MaxEventLoopLagMs, maxEventLoopLagMs, 88, 8)     /* f64 */                         \
-  X(RejectedFrames, rejectedFrames, 96, 64)          /* u64[kRejectedReasons], by reason */
+#define COMMY_HEADER_DATA_FIELDS(X)                                                         \
+  X(Listen, listen, 0, 64)                           /* char[64], NUL-padded */             \
+  X(HeartbeatIntervalMs, heartbeatIntervalMs, 64, 4) /* u32 */                              \
+  X(HeartbeatTimeoutMs, heartbeatTimeoutMs, 68, 4)   /* u32 */                              \
+  X(SuspectAfter, suspectAfter, 72, 4)               /* u32 */                              \
+  X(DownAfter, downAfter, 76, 4)                     /* u32 */                              \
+  X(EventLoopLagMs, eventLoopLagMs, 80, 8)           /* f64, last measured tick lag */      \
+  X(MaxEventLoopLagMs, maxEventLoopLagMs, 88, 8)     /* f64 */                              \
+  X(RejectedFrames, rejectedFrames, 96, 64)          /* u64[kRejectedReasons], by reason */ \
+  X(DiscoveryProviders, discoveryProviders, 160, 4)  /* u32, 0 = seeds only */              \
+  X(DiscoveryUp, discoveryUp, 164, 4)                /* u32, 1 = every provider answers */  \
+  X(DiscoveryMembers, discoveryMembers, 168, 4)      /* u32, members the providers list */  \
+  X(DiscoveryRefreshMs, discoveryRefreshMs, 176, 8)  /* f64 wall clock, 0 = never */        \
+  X(DiscoveryError, discoveryError, 184, 96)         /* char[96], why a provider is down */
 
 // Seqlocked slot data (one peer); offsets relative to slot::kData. The order
 // is the read path's split: numbers first (copied on every read), then the
@@ -92,7 +97,7 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 namespace header_data {
 COMMY_HEADER_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
 constexpr size_t kRejectedReasons = kRejectedFramesBytes / 8;
-constexpr size_t kEnd = kRejectedFrames + kRejectedFramesBytes;
+constexpr size_t kEnd = kDiscoveryError + kDiscoveryErrorBytes;
 }  // namespace header_data
 
 namespace slot_data {

@@ -115,6 +115,11 @@ describe('layout: one source per fact', () => {
         eventLoopLagMs: 1.5,
         maxEventLoopLagMs: 12.25,
         rejectedFrames: rejectReasonNames.map((_, i) => i * 1000 + 1),
+        discoveryProviders: 2,
+        discoveryUp: 1,
+        discoveryMembers: 12,
+        discoveryRefreshMs: 1_764_150_000_123.5,
+        discoveryError: 'etcd http://10.0.0.1:2379: UNAVAILABLE ü',
       };
       w.writeHeader(header);
       expect(r.header()).to.deep.equal(header);

@@ -53,6 +53,11 @@ export function renderSnapshot(s: ClusterSnapshot, colour: boolean): string {
     `(heartbeat ${w.heartbeatAgeMs} ms ago)\n` +
     `peers ${s.status.healthyPeers}/${s.status.totalPeers} healthy, ${s.status.suspectedPeers} suspected, ` +
     `${s.status.downPeers} down; quorum ${s.status.quorumAvailable ? paint(colour, 'healthy', 'yes') : paint(colour, 'down', 'NO')}`;
+  const d = s.discovery;
+  const discovery = d
+    ? `\ndiscovery ${d.up ? paint(colour, 'healthy', 'up') : paint(colour, 'down', 'DOWN')}, ${d.members} members listed, ` +
+      `last refresh ${ago(d.lastRefreshMs)}${d.error ? ` (${d.error})` : ''}`
+    : '';
   const rows = [['PEER', 'ADDRESS', 'STATUS', 'MISSED', 'LAST SEEN', 'SENT', 'RECEIVED', 'CONNECTION']];
   for (const p of s.peers) {
     rows.push([
@@ -69,5 +74,5 @@ export function renderSnapshot(s: ClusterSnapshot, colour: boolean): string {
   const body = s.peers.length
     ? table(rows, colour, (r, c) => (c === 2 ? s.peers[r - 1].status : undefined))
     : '(no peers)';
-  return `${head}\n${body}`;
+  return `${head}${discovery}\n${body}`;
 }

@@ -40,6 +40,14 @@ export interface HeaderFields {
   eventLoopLagMs: number;
   maxEventLoopLagMs: number;
   rejectedFrames: number[];
+  /** Membership sources configured (DNS, etcd); 0 in a region of a node with none, or of an older writer. */
+  discoveryProviders: number;
+  /** 1 while every provider answers. */
+  discoveryUp: number;
+  discoveryMembers: number;
+  /** Wall-clock ms of the last refresh in which every provider answered; 0 = never. */
+  discoveryRefreshMs: number;
+  discoveryError: string;
 }
 
 export function emptySlot(): SlotFields {
@@ -72,6 +80,11 @@ export function emptyHeader(): HeaderFields {
     eventLoopLagMs: 0,
     maxEventLoopLagMs: 0,
     rejectedFrames: new Array<number>(H.rejectedReasons).fill(0),
+    discoveryProviders: 0,
+    discoveryUp: 0,
+    discoveryMembers: 0,
+    discoveryRefreshMs: 0,
+    discoveryError: '',
   };
 }
 
@@ -136,5 +149,10 @@ export function encodeHeader(h: HeaderFields, buf: Buffer): Buffer {
   for (let i = 0; i < H.rejectedReasons; i++) {
     buf.writeBigUInt64LE(BigInt(h.rejectedFrames[i] ?? 0), H.rejectedFrames + 8 * i);
   }
+  buf.writeUInt32LE(h.discoveryProviders, H.discoveryProviders);
+  buf.writeUInt32LE(h.discoveryUp, H.discoveryUp);
+  buf.writeUInt32LE(h.discoveryMembers, H.discoveryMembers);
+  buf.writeDoubleLE(h.discoveryRefreshMs, H.discoveryRefreshMs);
+  writeString(buf, H.discoveryError, H.discoveryErrorBytes, h.discoveryError);
   return buf;
 }

@@ -120,6 +120,11 @@ export class RegionImage {
       eventLoopLagMs: this.dv.getFloat64(at + H.eventLoopLagMs, true),
       maxEventLoopLagMs: this.dv.getFloat64(at + H.maxEventLoopLagMs, true),
       rejectedFrames: rejected,
+      discoveryProviders: this.dv.getUint32(at + H.discoveryProviders, true),
+      discoveryUp: this.dv.getUint32(at + H.discoveryUp, true),
+      discoveryMembers: this.dv.getUint32(at + H.discoveryMembers, true),
+      discoveryRefreshMs: this.dv.getFloat64(at + H.discoveryRefreshMs, true),
+      discoveryError: readString(this.buf, at + H.discoveryError, H.discoveryErrorBytes),
     };
   }
 

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { defaults } from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { maxIdLength } from '../region/layout.js';
+import { parseDiscovery, type DiscoveryConfig } from './discovery-config.js';
 
 export interface StaticPeer {
   /** Undefined for a plain "host:port" peer until the handshake tells its id. */
@@ -29,6 +30,8 @@ export interface PeerConfig {
    * and its slot freed (default 60000).
    */
   reapAfterMs?: number;
+  /** Membership sources beyond the seeds (DNS, etcd); none by default. */
+  discovery?: DiscoveryConfig[];
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   suspectAfter: number;
@@ -55,6 +58,7 @@ const knownFields = [
   'advertise',
   'peers',
   'reapAfterMs',
+  'discovery',
   'secretFile',
   'secret',
   'heartbeatIntervalMs',
@@ -259,6 +263,7 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     capacity,
     global: false,
   };
+  if (o.discovery !== undefined) config.discovery = parseDiscovery(o.discovery, opts.baseDir ?? process.cwd());
   if (o.reapAfterMs !== undefined)
     config.reapAfterMs = checkTimerMs(o.reapAfterMs, 'reapAfterMs', (f, m) => new ConfigError(f, m));
   if (o.global !== undefined) {
