@@ -93,3 +93,15 @@ describe('documentation links', () => {
     expect(anchorsOf('## Exit codes\n## Exit codes\n')).to.deep.equal(new Set(['exit-codes', 'exit-codes-1']));
   });
 });
+
+describe('the README config examples', () => {
+  it('every JSON config in the README is one parseConfig accepts', async () => {
+    const { parseConfig } = await import('../lib/registry/config.js');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)]
+      .map((m) => m[1].replace(/^ {2}/gm, ''))
+      .filter((b) => b.trimStart().startsWith('{"cluster"'));
+    expect(blocks.length, 'config examples found').to.be.at.least(3);
+    for (const b of blocks) expect(() => parseConfig(b), b).to.not.throw();
+  });
+});

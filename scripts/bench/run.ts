@@ -22,6 +22,7 @@ const BENCHES = [
   { name: 'overhead', file: 'overhead.js' },
   { name: 'status', file: 'status-cli.js' },
   { name: 'notify', file: 'notify.js' },
+  { name: 'join', file: 'join.js' },
 ].filter((b) => !only || only.includes(b.name));
 
 function loadavg(): number {
@@ -227,6 +228,15 @@ function targets(results: Map<string, BenchResult>): Target[] {
       target: 'An idle watcher uses no measurable CPU (≤ 0.05% of a core over an idle Node process)',
       measured: `+${fmt(Math.max(0, idleCpu))}% of a core (${fmt(num(n, 'idle.wait.pct'))}% against ${fmt(floor)}% for the same process with no watch; polling every 100 ms: +${fmt(Math.max(0, num(n, 'idle.poll.pct') - floor))}%)`,
       verdict: idleCpu <= 0.05 ? 'met' : 'missed',
+    });
+  }
+  const j = results.get('join')?.headline;
+  if (j) {
+    const worst = Math.max(num(j, 'n3.join.maxms'), num(j, 'n6.join.maxms'), num(j, 'n12.join.maxms'));
+    t.push({
+      target: 'A node given one seed knows the whole cluster within a few (≤ 3) heartbeat intervals (1 s)',
+      measured: `join p50 ${fmt(num(j, 'n3.join.p50ms'))} / ${fmt(num(j, 'n6.join.p50ms'))} / ${fmt(num(j, 'n12.join.p50ms'))} ms for 3 / 6 / 12 agents; worst ${fmt(worst)} ms`,
+      verdict: worst <= 3000 ? 'met' : 'missed',
     });
   }
   return t;
