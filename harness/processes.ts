@@ -62,6 +62,8 @@ export interface ForkOptions {
   /** Added to this process's environment. */
   env?: Record<string, string | undefined>;
   execArgv?: string[];
+  /** The program that runs the module (default: this Node), e.g. `ip` to run it in a network namespace. */
+  execPath?: string;
   uid?: number;
   gid?: number;
   /** next()'s timeout when the call gives none. */
@@ -76,6 +78,7 @@ export function forkChild(modulePath: string, args: string[] = [], opts: ForkOpt
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...opts.env },
       ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
+      ...(opts.execPath ? { execPath: opts.execPath } : {}),
       ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid } : {}),
     }),
   );

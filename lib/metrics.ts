@@ -23,6 +23,9 @@ export const metricNames = [
   'commy_writer_alive',
   'commy_writer_heartbeat_age_seconds',
   'commy_rejected_frames_total',
+  'commy_discovery_up',
+  'commy_discovery_members',
+  'commy_discovery_last_refresh_timestamp_seconds',
 ] as const;
 
 export interface MetricsSource {

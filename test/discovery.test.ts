@@ -6,6 +6,7 @@ import { parseConfig } from '../lib/registry/config.js';
 import { DiscoverySources, type Discovered, type DiscoveryState, type ProviderSink } from '../lib/discovery/sources.js';
 import { parseMembers } from '../lib/discovery/etcd.js';
 import { ClusterView } from '../lib/view.js';
+import { createMetrics } from '../lib/metrics.js';
 import { startCluster, startNode, type Cluster } from '../harness/cluster.js';
 import { startDns, type TestDns } from '../harness/dns.js';
 import { etcdBinary, startEtcd, type TestEtcd } from '../harness/etcd.js';
@@ -191,6 +192,15 @@ function healthyIn(c: Cluster, id: string): string[] {
   }
 }
 
+async function scrape(c: Cluster, id: string): Promise<string> {
+  const v = ClusterView.open({ cluster: c.cluster, serverId: id });
+  try {
+    return await createMetrics(v).scrape();
+  } finally {
+    v.close();
+  }
+}
+
 function snapshotOf(c: Cluster, id: string) {
   const v = ClusterView.open({ cluster: c.cluster, serverId: id });
   try {
@@ -287,11 +297,15 @@ describe('DNS discovery (a real DNS server on loopback)', function () {
     });
     const s = snapshotOf(c, 'a');
     expect(s.discovery?.error).to.match(/ESERVFAIL|SERVFAIL/);
+    expect(await scrape(c, 'a'), 'metrics during the outage').to.match(/^commy_discovery_up 0$/m);
+    expect(await scrape(c, 'a')).to.match(/^commy_discovery_members 3$/m);
     server.failing = false;
     await waitFor(() => c.ids.every((id) => snapshotOf(c, id).discovery?.up === true), {
       timeoutMs: 10_000,
       what: 'every node to report its resolver up again',
     });
+    expect(await scrape(c, 'a'), 'metrics after it').to.match(/^commy_discovery_up 1$/m);
+    expect(await scrape(c, 'a')).to.match(/^commy_discovery_last_refresh_timestamp_seconds \d+/m);
     for (const id of c.ids) {
       const changes = eventsOf(c, id).filter((e) => e.event === 'peerStatusChanged');
       expect(changes, `${id}'s status changes during the outage`).to.deep.equal([]);
@@ -335,6 +349,26 @@ describe('etcd discovery (a real etcd server)', function () {
       expect(left, `${id} removed d`).to.not.equal(undefined);
       expect(left!.at!, `${id}: down by heartbeats before the lease expired`).to.be.greaterThan(down!.at!);
     }
+  });
+
+  it('over TLS with a client certificate and a user/password: agents find each other; a wrong password is an outage that says why', async () => {
+    const auth = { username: 'commy', password: 'right-password' };
+    etcd = await startEtcd({ tls: true, auth });
+    const tls = etcd.tls!;
+    const secure = (password: string) => ({ ...provider(), tls, auth: { ...auth, password } });
+    cluster = await startCluster(2, { ...timing, peers: [], discovery: [secure(auth.password)] });
+    const c = cluster;
+    expect(etcd.endpoint).to.match(/^https:/);
+    await converged(c, ['a', 'b'], 'a and b to find each other through etcd over TLS');
+    await addNode(c, 'c', { listen: '127.0.0.1:0', peers: [], discovery: [secure('wrong-password')] });
+    await waitFor(() => snapshotOf(c, 'c').discovery?.error.length, {
+      what: "c's discovery to fail",
+      timeoutMs: 15_000,
+    });
+    const d = snapshotOf(c, 'c').discovery!;
+    expect(d.up).to.equal(false);
+    expect(d.error, d.error).to.match(/auth|password/i);
+    expect(healthyIn(c, 'c'), 'c found no one').to.deep.equal([]);
   });
 
   it('etcd down for 10 s: no peer is marked down, the status says so, and membership reconciles when it returns', async () => {

@@ -124,6 +124,20 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constant(MessageType.Error),
     body: fc.record({ requestId: fc.option(uintArb, { nil: null }), code: textArb(64), message: textArb(200) }),
   }),
+  fc.record({
+    type: fc.constant(MessageType.MemberList),
+    body: fc.record({
+      members: fc.array(
+        fc.record({
+          serverId: idArb,
+          address: textArb(80),
+          incarnation: uintArb,
+          state: fc.constantFrom('alive' as const, 'left' as const),
+        }),
+        { maxLength: 20 },
+      ),
+    }),
+  }),
 ) as fc.Arbitrary<Message>;
 
 /** A byte-level mutation of a buffer: the kinds a fuzzer applies. */

@@ -345,6 +345,44 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
     expect(r).to.be.instanceOf(ConfigError);
   });
 
+  it("a peer's member list: junk entries are skipped, a report of the node's departure is refuted, a full region refuses the rest", async () => {
+    const warnings: string[] = [];
+    const node = await startA(
+      { capacity: 4 },
+      { logger: { info: () => undefined, warn: (_o, msg) => warnings.push(msg ?? '') } },
+    );
+    const lists: { serverId: string; incarnation: number; state: string }[][] = [];
+    const conn = await peer(node, 'p');
+    conn.on('message', (m) => {
+      if (m.type === MessageType.MemberList) lists.push(m.body.members);
+    });
+    // On open, the node sends its whole list: itself first, with its incarnation, then its members.
+    await waitFor(() => lists.length >= 1, { what: "the node's member list" });
+    const [self, ...members] = lists[0];
+    expect(self).to.include({ serverId: 'a', state: 'alive' });
+    expect(self.incarnation).to.be.greaterThan(0);
+    expect(members.map((m) => m.serverId).sort()).to.deep.equal(['b', 'c', 'p']);
+    conn.send({
+      type: MessageType.MemberList,
+      body: {
+        members: [
+          { serverId: 'x1', address: '0.0.0.0:7101', incarnation: 1, state: 'alive' }, // not dialable
+          { serverId: 'x2', address: 'not an address', incarnation: 1, state: 'alive' },
+          { serverId: 'a', address: '', incarnation: self.incarnation, state: 'left' }, // "you left"
+          { serverId: 'x3', address: '127.0.0.1:7', incarnation: 5, state: 'alive' }, // the 4th and last slot
+          { serverId: 'x4', address: '127.0.0.1:6', incarnation: 5, state: 'alive' }, // no slot left
+        ],
+      },
+    });
+    await waitFor(() => node.registry.hasPeer('x3'), { what: 'x3 added' });
+    await waitFor(() => lists.some((l) => l.some((m) => m.serverId === 'a' && m.incarnation > self.incarnation)), {
+      what: 'the node to announce a greater incarnation of itself',
+    });
+    for (const id of ['x1', 'x2', 'x4']) expect(node.registry.hasPeer(id), id).to.equal(false);
+    expect(warnings.some((w) => /cannot add member: .*slots/.test(w)), warnings.join(' | ')).to.equal(true);
+    expect(conn.state, 'the sender stays connected').to.equal('open');
+  });
+
   it('bounds the peers allowDynamicJoin admits, and removes one that stays down', async () => {
     const node = await startA(
       { peers: [], heartbeatIntervalMs: 50, heartbeatTimeoutMs: 50 },

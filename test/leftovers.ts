@@ -4,15 +4,21 @@
 // test whose cleanup forgot a region (or failed before it) is found at once.
 import { listRegionNames, removeDeadRegion } from '../lib/region/index.js';
 import { binding } from '../lib/binding.js';
+import { hostsLeftBehind } from '../harness/hosts.js';
 
 let before: Set<string> | null = null;
+let namespacesBefore = new Set<string>();
 
 export const mochaHooks = {
   beforeAll(): void {
+    namespacesBefore = new Set(hostsLeftBehind());
     const names = listRegionNames();
     before = names === null ? null : new Set(names);
   },
   afterAll(): void {
+    const namespaces = hostsLeftBehind().filter((ns) => !namespacesBefore.has(ns));
+    if (namespaces.length > 0)
+      throw new Error(`the test run left network namespaces of simulated hosts: ${namespaces.join(', ')}`);
     if (before === null) return; // this OS cannot list regions (Windows: they go with their last handle)
     const left = (listRegionNames() ?? []).filter((n) => !before!.has(n));
     for (const name of left) {

@@ -10,6 +10,9 @@
 //   - during a partition the majority side keeps quorum at every sample and
 //     the minority side reports quorumAvailable:false once the peers across
 //     are suspected, until the heal;
+//   - a member that joins through one seed while link faults are injected (a "membership" round) is held
+//     healthy by every live node within HEAL_BOUND_MS, and is gone from every region within it after its
+//     graceful Leave;
 //   - no node process exits except by our kill (and exit 0 at the final stop);
 //   - fd count (/proc/PID/fd) and RSS of every node stay bounded.
 // Run: npm run test:chaos [-- --duration 600] [-- --seed 1234] [-- --json out.json]
@@ -104,6 +107,8 @@ const stats = {
   resources: new Map<number, { id: string; fd: number[]; rss: number[]; rejected?: Record<string, number> }>(),
   proxySocketsMax: 0,
   crashes: 0,
+  joinMs: [] as number[],
+  leaveMs: [] as number[],
 };
 const bump = (o: Record<string, number>, k: string) => (o[k] = (o[k] ?? 0) + 1);
 
@@ -369,6 +374,75 @@ async function measureDetectionLoose(victims: string[], killedAt: number, holdMs
   if (left > 0) await sleep(left);
 }
 
+/**
+ * A member joins through one live node (its real address: the joiner's own links carry no fault) while a link
+ * between two of a-e is faulted, then leaves gracefully: every live node must learn it, then forget it.
+ */
+async function membershipRound(round: number, holdMs: number): Promise<string> {
+  const live = liveIds();
+  const [x, y] = [...live].sort(() => rand() - 0.5);
+  const f = randomLinkFault();
+  if ('cut' in f) {
+    proxy.setFaults(`${x}>${y}`, { cut: { direction: 'up', mode: f.cut } });
+    proxy.setFaults(`${y}>${x}`, { cut: { direction: 'down', mode: f.cut } });
+  } else for (const r of linkRoutes(x, y)) proxy.setFaults(r, f.faults);
+  const seedId = pick(live);
+  const id = `m${round}`;
+  const joiner = await startNode(
+    {
+      cluster,
+      serverId: id,
+      listen: '127.0.0.1:0',
+      peers: [nodes.get(seedId)!.proc.address],
+      heartbeatIntervalMs: INTERVAL_MS,
+      heartbeatTimeoutMs: INTERVAL_MS,
+      suspectAfter: SUSPECT_AFTER,
+      downAfter: DOWN_AFTER,
+    },
+    { dialPolicy, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS },
+  );
+  const joinedAt = Date.now();
+  const holds = (w: string) => snapshot(w)?.peers.find((p) => p.serverId === id);
+  let outcome = '';
+  try {
+    await waitFor(() => liveIds().every((w) => holds(w)?.status === 'healthy' && holds(w)?.connection === 'active'), {
+      timeoutMs: HEAL_BOUND_MS,
+      intervalMs: 25,
+      what: `every live node to hold the joiner ${id} healthy`,
+    });
+    stats.joinMs.push(Date.now() - joinedAt);
+    outcome = `joined in ${Date.now() - joinedAt} ms`;
+  } catch (err) {
+    fail(`round ${round}: ${(err as Error).message}: ${describeCluster()}`);
+  }
+  const rest = joinedAt + holdMs - Date.now();
+  if (rest > 0) await sleep(rest);
+  joiner.child.send({ cmd: 'stop' });
+  const stopped = await Promise.race([joiner.child.exited, sleep(5000).then(() => null)]);
+  if (!stopped) {
+    joiner.child.kill('SIGKILL');
+    fail(`round ${round}: the joiner ${id} did not stop within 5 s`);
+  }
+  const leftAt = Date.now();
+  try {
+    await waitFor(() => liveIds().every((w) => holds(w) === undefined), {
+      timeoutMs: HEAL_BOUND_MS,
+      intervalMs: 25,
+      what: `every live node to forget ${id} after its Leave`,
+    });
+    stats.leaveMs.push(Date.now() - leftAt);
+    outcome += `, forgotten ${Date.now() - leftAt} ms after its Leave`;
+  } catch (err) {
+    fail(`round ${round}: ${(err as Error).message}: ${describeCluster()}`);
+  }
+  try {
+    unlinkRegion({ cluster, serverId: id });
+  } catch {
+    // its clean stop removed it
+  }
+  return `member ${id} through ${seedId} while ${x}<->${y} ${f.label}: ${outcome}`;
+}
+
 async function killRound(holdMs: number): Promise<string> {
   const live = liveIds();
   const count = live.length >= 5 && rand() < 0.25 ? 2 : 1;
@@ -436,13 +510,14 @@ async function main(): Promise<void> {
     round++;
     const holdMs = Math.round(between(1500, 4000));
     const allAlive = dead.size === 0;
-    let kind = pick(['kill', 'kill', 'partition', 'partition', 'link', 'link', 'link', 'mixed'] as const);
+    let kind = pick(['kill', 'kill', 'partition', 'partition', 'link', 'link', 'link', 'mixed', 'membership'] as const);
     if (round === 1) kind = 'partition'; // {a,b} | {c,d,e} first, as the issue names it
     if (kind === 'partition' && !allAlive) kind = 'link';
     bump(stats.rounds, kind);
     let what: string;
     if (kind === 'partition') what = await partitionRound(holdMs, round === 1);
     else if (kind === 'kill') what = await killRound(holdMs);
+    else if (kind === 'membership') what = await membershipRound(round, holdMs);
     else what = await linkRound(holdMs, kind === 'mixed');
     log(`round ${round}: ${what}; held ${holdMs} ms`);
     await heal(round);
@@ -527,6 +602,12 @@ function report(rounds: number, proxySockets: number): void {
       p50: pct(stats.downMs, 50),
       max: Math.max(0, ...stats.downMs),
       bound: DOWN_BOUND_MS,
+    },
+    membership: {
+      joins: stats.joinMs.length,
+      joinMs: { p50: pct(stats.joinMs, 50), max: Math.max(0, ...stats.joinMs) },
+      leaveMs: { p50: pct(stats.leaveMs, 50), max: Math.max(0, ...stats.leaveMs) },
+      bound: HEAL_BOUND_MS,
     },
     minorityQuorumLostMs: { n: stats.minorityQuorumLostMs.length, max: Math.max(0, ...stats.minorityQuorumLostMs) },
     quorumSamples: { majority: stats.majoritySamples, minority: stats.minoritySamples },
