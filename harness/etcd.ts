@@ -196,6 +196,9 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
           .role('root')
           .create()
           .catch(() => undefined); // 3.4 may have it already
+        // etcd enables authentication only once a "root" user exists; the test's user gets the root role too.
+        if (opts.auth.username !== 'root')
+          await (await c.user('root').create(`${opts.auth.password}-root`)).addRole('root');
         await (await c.user(opts.auth.username).create(opts.auth.password)).addRole('root');
         await c.auth.authEnable();
         authOn = true;

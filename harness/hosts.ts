@@ -35,7 +35,11 @@ export interface SimHost {
   /** Forks a compiled module with an IPC channel on this host. */
   fork(modulePath: string, args?: string[], opts?: ForkOptions): ForkedChild;
   /** Runs a command on this host to its end: its exit code and output. */
-  exec(cmd: string, args: string[], opts?: { env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
+  exec(
+    cmd: string,
+    args: string[],
+    opts?: { env?: Record<string, string> },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Sets the host's link down (cut off from every other host) or up again. */
   link(up: boolean): Promise<void>;
 }
@@ -107,7 +111,17 @@ export async function createHosts(n: number): Promise<SimNetwork> {
       await run('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=1777', 'tmpfs', shm]);
       mounts.push(shm);
       // ip netns exec NS unshare -m sh -c 'mount --bind SHM /dev/shm && exec "$@"' sh CMD ARGS…
-      const prefixArgs = ['netns', 'exec', ns, 'unshare', '-m', 'sh', '-c', `mount --bind ${shm} /dev/shm && exec "$@"`, 'sh'];
+      const prefixArgs = [
+        'netns',
+        'exec',
+        ns,
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        `mount --bind ${shm} /dev/shm && exec "$@"`,
+        'sh',
+      ];
       const track = (c: ChildProcess) => {
         children.add(c);
         c.once('exit', () => children.delete(c));

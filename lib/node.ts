@@ -631,12 +631,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private onMemberList(from: string, members: Member[]): void {
     const changed: Member[] = [];
+    let refuted = false;
     for (const m of members) {
       if (!this.usable(m)) continue;
       const change = this.membership.merge(m);
-      if (change && this.apply(change, from)) changed.push(change.member);
+      if (!change || !this.apply(change, from)) continue;
+      if (change.kind === 'refuted') refuted = true;
+      else changed.push(change.member);
     }
     this.spread(changed, from);
+    // The one that reported this node gone must hear the refutation too.
+    if (refuted) this.spread([this.membership.self]);
   }
 
   /** Makes the registry and the dialers follow a membership change; false when it could not be applied. */

@@ -379,7 +379,10 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
       what: 'the node to announce a greater incarnation of itself',
     });
     for (const id of ['x1', 'x2', 'x4']) expect(node.registry.hasPeer(id), id).to.equal(false);
-    expect(warnings.some((w) => /cannot add member: .*slots/.test(w)), warnings.join(' | ')).to.equal(true);
+    expect(
+      warnings.some((w) => /cannot add member: .*slots/.test(w)),
+      warnings.join(' | '),
+    ).to.equal(true);
     expect(conn.state, 'the sender stays connected').to.equal('open');
   });
 
