@@ -38,6 +38,20 @@ function holdsExactly(v: ClusterView, members: string[]): boolean {
   );
 }
 
+/** Polls until every view holds every other node of the cluster, healthy and connected. */
+function fullMembership(c: Cluster, views: ClusterView[], what = 'full membership', timeoutMs = 30_000) {
+  return waitFor(
+    () =>
+      views.every((v, i) =>
+        holdsExactly(
+          v,
+          c.ids.filter((_, j) => j !== i),
+        ),
+      ),
+    { timeoutMs, what },
+  );
+}
+
 type Event = {
   event?: string;
   kind?: string;
@@ -55,19 +69,7 @@ describe('join through any member (seeds and the member-list exchange)', functio
   it('6 agents, each given one seed by address, converge to full membership: every region shows every peer healthy', async () => {
     const { c, views, started } = await startRing(6);
     const ready = Date.now();
-    await waitFor(
-      () =>
-        views.every((v, i) =>
-          holdsExactly(
-            v,
-            c.ids.filter((_, j) => j !== i),
-          ),
-        ),
-      {
-        timeoutMs: 30_000,
-        what: 'every node to hold the 5 others, healthy',
-      },
-    );
+    await fullMembership(c, views, 'every node to hold the 5 others, healthy');
     const ms = Date.now() - ready;
     console.log(
       `      converged ${ms} ms after the last node was ready (${(ms / INTERVAL_MS).toFixed(1)} heartbeat intervals of ${INTERVAL_MS} ms; ${ready - started} ms to start 6 processes)`,
@@ -87,19 +89,7 @@ describe('join through any member (seeds and the member-list exchange)', functio
 
   it('a graceful Leave reaches every member: each forgets it, or marks it down "left" where it is a seed', async () => {
     const { c, views } = await startRing(4);
-    await waitFor(
-      () =>
-        views.every((v, i) =>
-          holdsExactly(
-            v,
-            c.ids.filter((_, j) => j !== i),
-          ),
-        ),
-      {
-        timeoutMs: 30_000,
-        what: 'full membership',
-      },
-    );
+    await fullMembership(c, views);
     // b is the seed of c only (c's seed is the node before it).
     const b = c.nodes[1];
     b.child.send({ cmd: 'stop' });
@@ -131,19 +121,7 @@ describe('join through any member (seeds and the member-list exchange)', functio
 
   it('a killed member is marked down by heartbeats, then reaped after reapAfterMs; restarted, it is back in one slot', async () => {
     const { c, views } = await startRing(4, { reapAfterMs: 1500 });
-    await waitFor(
-      () =>
-        views.every((v, i) =>
-          holdsExactly(
-            v,
-            c.ids.filter((_, j) => j !== i),
-          ),
-        ),
-      {
-        timeoutMs: 30_000,
-        what: 'full membership',
-      },
-    );
+    await fullMembership(c, views);
     const b = c.nodes[1];
     b.child.kill('SIGKILL');
     await b.child.exited;

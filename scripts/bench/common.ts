@@ -174,6 +174,13 @@ export function which(cmd: string): string | null {
 
 export const SECRET = 'bench-secret-0123456789abcdef';
 
+/** Writes an agent's config as `<dir>/<serverId>.json` and returns its path. */
+export function writeAgentConfig(dir: string, config: { serverId: string } & Record<string, unknown>): string {
+  const file = join(dir, `${config.serverId}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
 // ---- machine facts and formatting ----------------------------------------
 
 export interface MachineInfo {

@@ -5,7 +5,7 @@
 // regions of a and b every millisecond reports when each sees c suspected and
 // down. Then: how soon a reader sees a change after the writer makes it.
 // Run: node dist/scripts/bench/detection.js [--quick]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -15,7 +15,19 @@ import { freePorts, loopbackPeers } from '../../harness/loopback.js';
 import { uniqueKey } from '../../harness/names.js';
 import { spawnTracked, stopProcess } from '../../harness/processes.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { cliPath, emit, fmt, forkHelper, log, sampleStats, SECRET, startBench, table, type Stats } from './common.js';
+import {
+  cliPath,
+  emit,
+  fmt,
+  forkHelper,
+  log,
+  sampleStats,
+  SECRET,
+  startBench,
+  table,
+  writeAgentConfig,
+  type Stats,
+} from './common.js';
 
 const args = startBench();
 const SUSPECT_AFTER = 2;
@@ -54,23 +66,18 @@ async function detection(intervalMs: number, trials: number): Promise<IntervalRe
   const ids = ['a', 'b', 'c'];
   const ports = await freePorts(ids.length);
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-detect-'));
-  const configs = ids.map((id, i) => {
-    const file = join(dir, `${id}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        cluster,
-        serverId: id,
-        listen: `127.0.0.1:${ports[i]}`,
-        peers: loopbackPeers(ids, ports, i),
-        heartbeatIntervalMs: intervalMs,
-        heartbeatTimeoutMs: intervalMs,
-        suspectAfter: SUSPECT_AFTER,
-        downAfter: DOWN_AFTER,
-      }),
-    );
-    return file;
-  });
+  const configs = ids.map((id, i) =>
+    writeAgentConfig(dir, {
+      cluster,
+      serverId: id,
+      listen: `127.0.0.1:${ports[i]}`,
+      peers: loopbackPeers(ids, ports, i),
+      heartbeatIntervalMs: intervalMs,
+      heartbeatTimeoutMs: intervalMs,
+      suspectAfter: SUSPECT_AFTER,
+      downAfter: DOWN_AFTER,
+    }),
+  );
   const env = { ...process.env, COMMY_SECRET: SECRET, COMMY_LOG_LEVEL: 'warn' };
   const agents = new Map<string, ChildProcess>();
   const startAgent = (id: string) =>

@@ -4,7 +4,7 @@
 //   region holds every other member healthy on a live connection;
 // - cold start: all n start at once (each seed may not listen yet); from the last spawn until the same.
 // Run: node dist/scripts/bench/join.js [--quick]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { freePorts } from '../../harness/loopback.js';
 import { uniqueKey } from '../../harness/names.js';
 import { spawnTracked, stopProcess } from '../../harness/processes.js';
 import { waitFor } from '../../harness/wait.js';
-import { cliPath, emit, fmt, log, sampleStats, SECRET, startBench, table } from './common.js';
+import { cliPath, emit, fmt, log, sampleStats, SECRET, startBench, table, writeAgentConfig } from './common.js';
 
 const args = startBench();
 const SIZES = [3, 6, 12];
@@ -35,22 +35,16 @@ async function prepare(n: number): Promise<Run> {
   const ports = await freePorts(n);
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-join-'));
   const env = { ...process.env, COMMY_SECRET: SECRET, COMMY_LOG_LEVEL: 'warn' };
-  const files = ids.map((id, i) => {
-    const file = join(dir, `${id}.json`);
-    // The last one (the joiner) is seeded with the first; every other with the one before it.
-    const seed = i === n - 1 ? 0 : (i + n - 2) % (n - 1);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        cluster,
-        serverId: id,
-        listen: `127.0.0.1:${ports[i]}`,
-        peers: [`127.0.0.1:${ports[seed]}`],
-        heartbeatIntervalMs: INTERVAL_MS,
-      }),
-    );
-    return file;
-  });
+  // The last one (the joiner) is seeded with the first; every other with the one before it.
+  const files = ids.map((id, i) =>
+    writeAgentConfig(dir, {
+      cluster,
+      serverId: id,
+      listen: `127.0.0.1:${ports[i]}`,
+      peers: [`127.0.0.1:${ports[i === n - 1 ? 0 : (i + n - 2) % (n - 1)]}`],
+      heartbeatIntervalMs: INTERVAL_MS,
+    }),
+  );
   const agents = new Map<string, ChildProcess>();
   return {
     agents,

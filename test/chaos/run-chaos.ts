@@ -510,7 +510,18 @@ async function main(): Promise<void> {
     round++;
     const holdMs = Math.round(between(1500, 4000));
     const allAlive = dead.size === 0;
-    let kind = pick(['kill', 'kill', 'partition', 'partition', 'link', 'link', 'link', 'mixed', 'membership'] as const);
+    let kind = pick([
+      'kill',
+      'kill',
+      'partition',
+      'partition',
+      'link',
+      'link',
+      'link',
+      'mixed',
+      'membership',
+      'membership',
+    ] as const);
     if (round === 1) kind = 'partition'; // {a,b} | {c,d,e} first, as the issue names it
     if (kind === 'partition' && !allAlive) kind = 'link';
     bump(stats.rounds, kind);
