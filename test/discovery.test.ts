@@ -2,12 +2,15 @@
 // follows (lib/discovery/sources.ts), and real agents against a real DNS server (dns2 on loopback) and a
 // real etcd (Debian's etcd-server) whose records change while they run.
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../lib/registry/config.js';
 import { DiscoverySources, type Discovered, type DiscoveryState, type ProviderSink } from '../lib/discovery/sources.js';
 import { parseMembers } from '../lib/discovery/etcd.js';
 import { ClusterView } from '../lib/view.js';
 import { createMetrics } from '../lib/metrics.js';
 import { startCluster, startNode, type Cluster } from '../harness/cluster.js';
+import { freePort } from '../harness/loopback.js';
 import { startDns, type TestDns } from '../harness/dns.js';
 import { etcdBinary, startEtcd, type TestEtcd } from '../harness/etcd.js';
 import { ConfigError } from '../lib/errors.js';
@@ -277,6 +280,30 @@ describe('DNS discovery (a real DNS server on loopback)', function () {
     }
   });
 
+  it('A records: agents on one port at different addresses (127.0.0.1-3) find each other', async () => {
+    dns = await startDns();
+    const port = await freePort();
+    const name = 'hosts.test';
+    dns.set(name, { a: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] });
+    cluster = await startCluster(
+      3,
+      {
+        ...timing,
+        peers: [],
+        discovery: [{ provider: 'dns', name, type: 'A', port, intervalMs: 200, servers: [dns.server] }],
+      },
+      {},
+      (i) => ({ listen: `127.0.0.${i + 1}:${port}` }),
+    );
+    const c = cluster;
+    await converged(c, c.ids, 'the agents to find each other from A records');
+    expect(
+      snapshotOf(c, 'b')
+        .peers.map((p) => p.address)
+        .sort(),
+    ).to.deep.equal([`127.0.0.1:${port}`, `127.0.0.3:${port}`]);
+  });
+
   it('a failing resolver keeps the last members and marks none down; the status says so until it answers', async () => {
     dns = await startDns();
     const server = dns;
@@ -298,6 +325,13 @@ describe('DNS discovery (a real DNS server on loopback)', function () {
     const s = snapshotOf(c, 'a');
     expect(s.discovery?.error).to.match(/ESERVFAIL|SERVFAIL/);
     expect(await scrape(c, 'a'), 'metrics during the outage').to.match(/^commy_discovery_up 0$/m);
+    const cli = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+    const shown = execFileSync(process.execPath, [cli, 'status', '--cluster', c.cluster, '--server', 'a'], {
+      encoding: 'utf8',
+    });
+    expect(shown, 'commy status').to.match(
+      /discovery DOWN, 3 members listed, last refresh .* ago \(dns SRV nodes\.test: .*SERVFAIL/,
+    );
     expect(await scrape(c, 'a')).to.match(/^commy_discovery_members 3$/m);
     server.failing = false;
     await waitFor(() => c.ids.every((id) => snapshotOf(c, id).discovery?.up === true), {
