@@ -42,6 +42,7 @@ export {
   type Thresholds,
 } from './status.js';
 export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './registry/config.js';
+export { type DiscoveryConfig, type DnsDiscovery, type EtcdDiscovery } from './registry/discovery-config.js';
 export {
   CommyError,
   ConfigError,
