@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { ClusterNode } from '../lib/node.js';
 import { ConfigError, ErrorCode } from '../lib/errors.js';
-import { Keyring, proof, proofMatches, type Transcript } from '../lib/protocol/auth.js';
+import { FrameAuth, Keyring, proof, proofMatches, type Transcript } from '../lib/protocol/auth.js';
 import { decodeMessage, encodeMessage } from '../lib/protocol/codec.js';
 import { FrameDecoder } from '../lib/protocol/frame.js';
 import { MessageType, type Hello, type HelloAck, type Message } from '../lib/protocol/messages.js';
@@ -384,6 +384,48 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
       warnings.join(' | '),
     ).to.equal(true);
     expect(conn.state, 'the sender stays connected').to.equal('open');
+  });
+
+  it('a 2.0 peer (no MemberList) completes its handshake and heartbeats, and is sent no member list', async () => {
+    const node = await startA();
+    const [host, port] = node.address.split(':');
+    const socket = connect({ host, port: Number(port) });
+    const key = new Keyring([SECRET]).primary;
+    const hello: Hello = {
+      version: [2, 0],
+      cluster: node.config.cluster,
+      serverId: 'old',
+      listen: '127.0.0.1:1',
+      nonce: Buffer.alloc(32, 7),
+      keyIds: [key.id],
+    };
+    const decoder = new FrameDecoder();
+    const frames: Message[] = [];
+    let auth: FrameAuth | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.on('error', reject);
+        socket.on('data', (chunk: Buffer) => {
+          decoder.feed(chunk);
+          for (let f = decoder.next(); f; f = decoder.next()) {
+            const m = decodeMessage(f, auth);
+            if (m.type === MessageType.HelloAck) {
+              const { proof: p, ...ack } = m.body;
+              const t: Transcript = { hello, ack };
+              if (!proofMatches(proof(key, 'server', t), p)) reject(new Error('bad server proof'));
+              socket.write(encodeMessage({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } }));
+              auth = new FrameAuth(key, 'client', t);
+            } else frames.push(m);
+            if (frames.some((x) => x.type === MessageType.HeartbeatPing)) resolve();
+          }
+        });
+        socket.write(encodeMessage({ type: MessageType.Hello, body: hello }));
+      });
+      expect(node.registry.hasPeer('old'), 'admitted').to.equal(true);
+      expect(frames.map((m) => m.type)).to.not.include(MessageType.MemberList);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('bounds the peers allowDynamicJoin admits, and removes one that stays down', async () => {
