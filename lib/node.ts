@@ -182,6 +182,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly membership: Membership;
   private readonly reapAfterMs: number;
   private ticks = 0;
+  /** Addresses already reported as using this node's serverId (logged once each). */
+  private readonly conflicts = new Set<string>();
   /** Members a registry dropped while they still heartbeated: removed once heartbeats mark them down. */
   private readonly unlisted = new Set<string>();
   /** DNS and etcd providers, when the config has a discovery section. */
@@ -502,33 +504,36 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private async startDiscovery(configs: DiscoveryConfig[]): Promise<void> {
     const providers: Provider[] = [];
     try {
-      for (const d of configs) providers.push(await this.provider(d));
+      for (const [i, d] of configs.entries()) providers.push(await this.provider(d, `discovery[${i}]`));
+      this.sources = new DiscoverySources(providers, {
+        join: (d, source) => this.discovered(d, source),
+        leave: (d, source) => this.undiscovered(d, source),
+        changed: (state, t) => this.discoveryChanged(state, t),
+      });
+      this.sources.start();
     } catch (err) {
+      // A provider that cannot start (an unreadable TLS file) stops the node: nothing it started stays.
       await Promise.all(providers.map((p) => p.stop()));
+      this.sources = undefined;
       await this.stop();
       throw err;
     }
-    this.sources = new DiscoverySources(providers, {
-      join: (d, source) => this.discovered(d, source),
-      leave: (d, source) => this.undiscovered(d, source),
-      changed: (state, t) => this.discoveryChanged(state, t),
-    });
-    this.sources.start();
   }
 
-  private async provider(d: DiscoveryConfig): Promise<Provider> {
+  private async provider(d: DiscoveryConfig, field: string): Promise<Provider> {
     if (d.provider === 'dns') return new DnsProvider(d);
     // Loaded only when configured: the etcd client (gRPC) costs a start-up that no other user should pay.
     const { EtcdProvider } = await import('./discovery/etcd.js');
     return new EtcdProvider(d, {
       cluster: this.config.cluster,
+      field,
       self: () => ({ ...this.membership.self, metadata: this.metadata }),
     });
   }
 
   /** A registry lists a member: add it (an id is known) or dial the address to learn who is there. */
   private discovered(d: Discovered, source: string): void {
-    if (this.stopping) return;
+    if (this.stopping || !this.usable({ ...d, serverId: d.serverId ?? '', incarnation: 0, state: 'alive' })) return;
     if (d.serverId !== undefined) {
       if (d.serverId === this.config.serverId) return;
       this.unlisted.delete(d.serverId);
@@ -634,6 +639,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     let refuted = false;
     for (const m of members) {
       if (!this.usable(m)) continue;
+      // Another member's word that one this node hears heartbeats from has left does not outweigh them:
+      // a member that leaves tells this node itself, and closes the connection.
+      if (
+        m.state === 'left' &&
+        this.active.has(m.serverId) &&
+        this.registry.getPeer(m.serverId)?.status === PeerStatus.Healthy
+      )
+        continue;
       const change = this.membership.merge(m);
       if (!change || !this.apply(change, from)) continue;
       if (change.kind === 'refuted') refuted = true;
@@ -694,6 +707,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           `${source} reported this node as gone or newer: now at incarnation ${m.incarnation}`,
         );
         return true;
+      case 'conflict':
+        if (!this.conflicts.has(m.address)) {
+          this.conflicts.add(m.address);
+          this.opts.logger?.warn(
+            { serverId: m.serverId, address: m.address, source },
+            `another node announces this node's serverId "${m.serverId}" from ${m.address}: give every node its own`,
+          );
+        }
+        return false;
     }
   }
 

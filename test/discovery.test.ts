@@ -9,7 +9,9 @@ import { DiscoverySources, type Discovered, type DiscoveryState, type ProviderSi
 import { parseMembers } from '../lib/discovery/etcd.js';
 import { ClusterView } from '../lib/view.js';
 import { createMetrics } from '../lib/metrics.js';
-import { startCluster, startNode, type Cluster } from '../harness/cluster.js';
+import { SECRET, startCluster, startNode, type Cluster } from '../harness/cluster.js';
+import { uniqueKey } from '../harness/names.js';
+import { ClusterNode } from '../lib/node.js';
 import { freePort } from '../harness/loopback.js';
 import { startDns, type TestDns } from '../harness/dns.js';
 import { etcdBinary, startEtcd, type TestEtcd } from '../harness/etcd.js';
@@ -316,6 +318,10 @@ describe('DNS discovery (a real DNS server on loopback)', function () {
     const c = cluster;
     server.set(name, { srv: c.ports.map((port) => ({ target: '127.0.0.1', port })) });
     await converged(c, c.ids, 'the agents to find each other');
+    // They can meet through one another's dials before their own next answer lists everyone.
+    await waitFor(() => c.ids.every((id) => snapshotOf(c, id).discovery?.members === 3), {
+      what: "every node's answer to list all three",
+    });
     c.nodes.forEach((n) => n.child.messages.splice(0));
     server.failing = true;
     await waitFor(() => c.ids.every((id) => snapshotOf(c, id).discovery?.up === false), {
@@ -329,7 +335,7 @@ describe('DNS discovery (a real DNS server on loopback)', function () {
     const shown = execFileSync(process.execPath, [cli, 'status', '--cluster', c.cluster, '--server', 'a'], {
       encoding: 'utf8',
     });
-    expect(shown, 'commy status').to.match(
+    expect(shown, `commy status printed: ${shown}`).to.match(
       /discovery DOWN, 3 members listed, last refresh .* ago \(dns SRV nodes\.test: .*SERVFAIL/,
     );
     expect(await scrape(c, 'a')).to.match(/^commy_discovery_members 3$/m);
@@ -357,6 +363,50 @@ describe('etcd discovery (a real etcd server)', function () {
   });
 
   const provider = () => ({ provider: 'etcd', endpoints: [etcd!.endpoint], prefix: '/commy-test', ttlSeconds: 2 });
+
+  it('an unreadable TLS file stops the start naming the field, and leaves nothing running', async () => {
+    const { cluster: name } = uniqueKey('tls');
+    const port = await freePort();
+    const config = {
+      cluster: name,
+      serverId: 'a',
+      listen: `127.0.0.1:${port}`,
+      discovery: [{ provider: 'etcd', endpoints: ['https://127.0.0.1:1'], tls: { ca: '/nonexistent/ca.pem' } }],
+    };
+    const err = await ClusterNode.start(config, { secret: SECRET }).then(
+      async (n) => {
+        await n.stop();
+        return expect.fail('started');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(ConfigError);
+    expect((err as ConfigError).field).to.equal('discovery[0].tls.ca');
+    expect((err as Error).message).to.match(/cannot read \/nonexistent\/ca\.pem: ENOENT/);
+    // The listener is closed and the region gone: the same node starts again at once.
+    const again = await ClusterNode.start({ ...config, discovery: [] }, { secret: SECRET });
+    await again.stop();
+  });
+
+  it('an agent whose etcd never answers still stops at once, its process exiting', async () => {
+    cluster = await startCluster(1, {
+      ...timing,
+      peers: [],
+      discovery: [{ provider: 'etcd', endpoints: ['http://127.0.0.1:1'], ttlSeconds: 2 }],
+    });
+    const c = cluster;
+    await waitFor(() => snapshotOf(c, 'a').discovery?.up === false, { what: 'discovery down', timeoutMs: 15_000 });
+    const node = c.nodes[0];
+    const t0 = Date.now();
+    node.child.send({ cmd: 'stop' });
+    await node.child.next((m: { stopped?: boolean }) => m.stopped === true, 15_000, 'stopped');
+    const exit = await Promise.race([
+      node.child.exited,
+      new Promise((r) => setTimeout(() => r('still running'), 10_000)),
+    ]);
+    expect(exit, 'the process exits: nothing of etcd keeps it alive').to.deep.equal({ code: 0, signal: null });
+    console.log(`      stopped and exited ${Date.now() - t0} ms after the stop command`);
+  });
 
   it('agents with no peers find each other; a new agent joins; a killed one is down first, then removed at its lease expiry', async () => {
     etcd = await startEtcd();

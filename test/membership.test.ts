@@ -54,7 +54,10 @@ describe('membership merge rules', () => {
     m.merge(alive('b', 10));
     expect(m.merge(left('b', 9))).to.equal(null);
     expect(m.get('b')).to.not.equal(undefined);
-    expect(m.merge(left('b', 10))).to.deep.equal({ kind: 'left', member: { ...alive('b', 10), state: 'left' } });
+    expect(m.merge(left('b', 10))).to.deep.equal({
+      kind: 'left',
+      member: { ...alive('b', 10), state: 'left', ageMs: 0 },
+    });
     expect(m.get('b')).to.equal(undefined);
   });
 
@@ -63,7 +66,7 @@ describe('membership merge rules', () => {
     m.merge(alive('b', 10));
     m.forget('b');
     expect(m.merge(alive('b', 10)), 'a stale report still circulating').to.equal(null);
-    expect(m.gossip()).to.deep.include(left('b', 10));
+    expect(m.gossip()).to.deep.include({ ...left('b', 10), ageMs: 0 });
     expect(m.merge(alive('b', 11))?.kind, 'restarted').to.equal('joined');
     m.forget('b');
     clock.tick(59_999);
@@ -84,6 +87,10 @@ describe('membership merge rules', () => {
     m.merge(alive('b', 10));
     m.remove('b');
     expect(m.get('b')).to.equal(undefined);
+    expect(
+      m.gossip().map((x) => x.serverId),
+      'a decision of this node alone: others may still hear b',
+    ).to.deep.equal(['me']);
     expect(m.merge(alive('b', 10)), 'another member still lists it').to.equal(null);
     expect(m.add(alive('b', 0))?.kind, 'it connected to this node').to.equal('joined');
   });
@@ -94,8 +101,43 @@ describe('membership merge rules', () => {
     expect(m.merge(alive('me', 499))).to.equal(null);
     expect(m.merge(left('me', 499)), 'a departure of an earlier run').to.equal(null);
     expect(m.merge(left('me', 500))).to.deep.equal({ kind: 'refuted', member: alive('me', 501, '10.0.0.9:7000') });
-    expect(m.merge(alive('me', 900))?.member.incarnation).to.equal(901);
+    // At an incarnation it never had, from its own address (a report of an earlier run that ran later).
+    expect(m.merge(alive('me', 900, '10.0.0.9:7000'))?.member.incarnation).to.equal(901);
     expect(m.gossip()[0]).to.deep.equal(alive('me', 901, '10.0.0.9:7000'));
+  });
+
+  it('a departure travels with its age: a node that hears of it late keeps its tombstone only as long as the first', () => {
+    const first = make();
+    const late = make();
+    first.merge(alive('b', 10));
+    first.forget('b');
+    clock.tick(50_000);
+    const told = first.gossip().find((x) => x.serverId === 'b')!;
+    expect(told).to.deep.equal({ ...left('b', 10), ageMs: 50_000 });
+    late.merge(alive('b', 10));
+    expect(late.merge(told)?.kind).to.equal('left');
+    clock.tick(10_000); // 60 s after the departure: both tombstones are gone, neither re-arms the other
+    expect(first.gossip().map((x) => x.serverId)).to.deep.equal(['me']);
+    expect(late.gossip().map((x) => x.serverId)).to.deep.equal(['me']);
+    const stale = make();
+    expect(stale.merge({ ...left('c', 3), ageMs: 70_000 }), 'heard of after it expired').to.equal(null);
+    expect(stale.gossip().map((x) => x.serverId)).to.deep.equal(['me']);
+  });
+
+  it("another node announcing this node's id from another address is a conflict, not a reason to out-bid it", () => {
+    const m = make();
+    expect(m.merge(alive('me', 900, '10.0.0.77:7000'))).to.deep.equal({
+      kind: 'conflict',
+      member: alive('me', 900, '10.0.0.77:7000'),
+    });
+    expect(m.self.incarnation).to.equal(500);
+  });
+
+  it('a gossip holds at most maxGossip entries, itself and the members first', () => {
+    const m = new Membership(alive('me', 1), { tombstoneMs: 60_000, maxGossip: 3 });
+    for (const id of ['b', 'c', 'd']) m.merge(alive(id, 5));
+    m.merge(left('e', 5));
+    expect(m.gossip().map((x) => x.serverId)).to.deep.equal(['me', 'b', 'c']);
   });
 
   it('keeps at most maxTombstones, dropping the oldest', () => {

@@ -6,7 +6,9 @@
 // list, which the node treats like a Leave. While etcd cannot be reached the last list stays.
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions, type Lease, type Watcher } from 'etcd3';
+import { ConfigError } from '../errors.js';
 import type { EtcdDiscovery } from '../registry/discovery-config.js';
+import { isWildcardHost, parseAddress } from '../registry/config.js';
 import type { Discovered, Provider, ProviderSink } from './sources.js';
 
 export interface EtcdSelf {
@@ -35,29 +37,54 @@ export class EtcdProvider implements Provider {
 
   constructor(
     private readonly config: EtcdDiscovery,
-    private readonly ctx: { cluster: string; self: () => EtcdSelf },
+    private readonly ctx: {
+      cluster: string;
+      self: () => EtcdSelf;
+      /** e.g. "discovery[1]", for errors */ field: string;
+    },
   ) {
     this.name = `etcd ${config.endpoints.join(',')}`;
     this.dir = `${config.prefix}/${ctx.cluster}/`;
+    // Everything that can fail on bad input fails here, while the node can still refuse to start.
+    const options: IOptions = {
+      hosts: config.endpoints,
+      dialTimeout: CALL_TIMEOUT_MS,
+      defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
+    };
+    const tls = config.tls;
+    if (tls) {
+      const read = (k: 'ca' | 'cert' | 'key') => {
+        const path = tls[k];
+        if (path === undefined) return undefined;
+        try {
+          return readFileSync(path);
+        } catch (err) {
+          throw new ConfigError(
+            `${ctx.field}.tls.${k}`,
+            `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+          );
+        }
+      };
+      const ca = read('ca');
+      const key = read('key');
+      const cert = read('cert');
+      options.credentials = {
+        // No CA: the system's roots (an empty buffer would trust none).
+        rootCertificate: ca as Buffer,
+        ...(key ? { privateKey: key } : {}),
+        ...(cert ? { certChain: cert } : {}),
+      };
+    }
+    if (config.auth) options.auth = config.auth;
+    try {
+      this.client = new Etcd3(options);
+    } catch (err) {
+      throw new ConfigError(`${ctx.field}.tls`, `the etcd client refused it: ${(err as Error).message}`);
+    }
   }
 
   start(sink: ProviderSink): void {
     this.sink = sink;
-    const options: IOptions = {
-      hosts: this.config.endpoints,
-      dialTimeout: CALL_TIMEOUT_MS,
-      defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
-    };
-    const tls = this.config.tls;
-    if (tls) {
-      options.credentials = {
-        rootCertificate: tls.ca ? readFileSync(tls.ca) : Buffer.alloc(0),
-        ...(tls.key ? { privateKey: readFileSync(tls.key) } : {}),
-        ...(tls.cert ? { certChain: readFileSync(tls.cert) } : {}),
-      };
-    }
-    if (this.config.auth) options.auth = this.config.auth;
-    this.client = new Etcd3(options);
     void this.register();
     void this.watch();
     this.schedule();
@@ -114,11 +141,8 @@ export class EtcdProvider implements Provider {
   private async watch(): Promise<void> {
     if (this.stopped || !this.client) return;
     try {
-      const w = await this.client.watch().prefix(this.dir).create();
-      if (this.stopped) {
-        await w.cancel();
-        return;
-      }
+      // watcher(), not create(): held (and so cancellable by stop()) before it ever connects.
+      const w = this.client.watch().prefix(this.dir).watcher();
       this.watcher = w;
       w.on('put', () => void this.list());
       w.on('delete', () => void this.list());
@@ -177,8 +201,9 @@ export function parseMembers(dir: string, kvs: Record<string, string>): Discover
     if (!/^[A-Za-z0-9._-]{1,63}$/.test(serverId)) continue;
     try {
       const v = JSON.parse(value) as { address?: unknown };
-      if (typeof v.address === 'string' && /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/.test(v.address))
-        out.push({ serverId, address: v.address });
+      if (typeof v.address !== 'string') continue;
+      const { host } = parseAddress(v.address, 'address'); // throws on a bad one: skipped below
+      if (!isWildcardHost(host)) out.push({ serverId, address: v.address });
     } catch {
       // not ours
     }

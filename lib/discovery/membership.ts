@@ -9,7 +9,10 @@
 //
 // A member that leaves, or that this node reaps after it stayed down, is forgotten but leaves a tombstone
 // at its incarnation for `tombstoneMs`: an older report of it (still circulating from a member that has
-// not heard yet) cannot bring it back, while the member restarted (a greater incarnation) can.
+// not heard yet) cannot bring it back, while the member restarted (a greater incarnation) can. Only a
+// departure is passed on, with its age, so that a tombstone lives tombstoneMs from the departure wherever
+// it travels (a node that hears of it late does not give it a new lifetime); what this node decided alone
+// (a reap, a member it had no room for) stays here: another node may still hear that member.
 
 export type MemberState = 'alive' | 'left';
 
@@ -20,6 +23,8 @@ export interface Member {
   /** Chosen by the member at start; 0 while unknown (a configured peer not yet heard from). */
   incarnation: number;
   state: MemberState;
+  /** A departure only: how long ago it was first heard of (ms). */
+  ageMs?: number;
 }
 
 export type MembershipChange =
@@ -30,19 +35,25 @@ export type MembershipChange =
   /** A known member left (or its registry entry went away): forget it. */
   | { kind: 'left'; member: Member }
   /** Someone reported this node itself as left or newer: it took a greater incarnation to refute that. */
-  | { kind: 'refuted'; member: Member };
+  | { kind: 'refuted'; member: Member }
+  /** Another node announces this node's serverId from another address: two nodes share an id. */
+  | { kind: 'conflict'; member: Member };
 
 export interface MembershipOptions {
   /** How long a forgotten member's tombstone blocks older reports of it. */
   tombstoneMs: number;
   /** Tombstones kept at most; the oldest go first. */
   maxTombstones?: number;
+  /** Entries a gossip() returns at most (the receiver's limit); departures are left out first. */
+  maxGossip?: number;
   now?: () => number;
 }
 
 interface Tombstone {
   incarnation: number;
   untilMs: number;
+  /** A departure (passed on); false for what this node decided alone. */
+  departure: boolean;
 }
 
 export class Membership {
@@ -80,16 +91,20 @@ export class Membership {
     return [...this.members.values()];
   }
 
-  /** What this node tells others: itself, every member, and the recent departures. */
+  /** What this node tells others: itself, every member, and the recent departures with their age. */
   gossip(): Member[] {
     this.expireTombstones();
-    const departed = [...this.tombstones].map(([serverId, t]) => ({
-      serverId,
-      address: '',
-      incarnation: t.incarnation,
-      state: 'left' as const,
-    }));
-    return [this.me, ...this.members.values(), ...departed.filter((d) => d.incarnation > 0)];
+    const now = this.now();
+    const departed = [...this.tombstones]
+      .filter(([, t]) => t.departure && t.incarnation > 0)
+      .map(([serverId, t]) => ({
+        serverId,
+        address: '',
+        incarnation: t.incarnation,
+        state: 'left' as const,
+        ageMs: Math.max(0, this.opts.tombstoneMs - (t.untilMs - now)),
+      }));
+    return [this.me, ...this.members.values(), ...departed].slice(0, this.opts.maxGossip ?? 4096);
   }
 
   /** Merges one report; returns what changed, or null when it tells nothing new. */
@@ -100,7 +115,7 @@ export class Membership {
     if (!known) {
       if (tomb && report.incarnation <= tomb.incarnation) return null;
       if (report.state === 'left') {
-        this.bury(report.serverId, report.incarnation);
+        this.bury(report.serverId, report.incarnation, true, report.ageMs);
         return null;
       }
       this.tombstones.delete(report.serverId);
@@ -110,7 +125,7 @@ export class Membership {
     }
     const newer = report.incarnation > known.incarnation;
     const leaves = report.state === 'left' && report.incarnation >= known.incarnation;
-    if (leaves) return this.forget(report.serverId, report.incarnation);
+    if (leaves) return this.forget(report.serverId, report.incarnation, report.ageMs);
     if (!newer) return null;
     const member = { ...report, address: report.address || known.address };
     this.members.set(member.serverId, member);
@@ -127,28 +142,30 @@ export class Membership {
     return this.merge({ ...member, state: 'alive' });
   }
 
-  /** Forgets a member this node itself decided is gone (reaped after staying down): not gossiped as left. */
+  /** Forgets a member this node itself decided is gone (reaped, or no room for it): not gossiped as left. */
   remove(serverId: string): void {
     const known = this.members.get(serverId);
     if (!known) return;
     this.members.delete(serverId);
-    this.bury(serverId, known.incarnation);
+    this.bury(serverId, known.incarnation, false);
   }
 
-  /** Forgets a member that left at `incarnation` (its Leave, a registry's deletion). */
-  forget(serverId: string, incarnation?: number): MembershipChange | null {
+  /** Forgets a member that left at `incarnation` (its Leave, a registry's deletion), `ageMs` ago. */
+  forget(serverId: string, incarnation?: number, ageMs = 0): MembershipChange | null {
     const known = this.members.get(serverId);
     if (!known) return null;
     const at = Math.max(incarnation ?? known.incarnation, known.incarnation);
     this.members.delete(serverId);
-    this.bury(serverId, at);
-    return { kind: 'left', member: { ...known, incarnation: at, state: 'left' } };
+    this.bury(serverId, at, true, ageMs);
+    return { kind: 'left', member: { ...known, incarnation: at, state: 'left', ageMs } };
   }
 
   private mergeSelf(report: Member): MembershipChange | null {
     const stale = report.incarnation < this.me.incarnation;
     const same = report.incarnation === this.me.incarnation;
     if (stale || (same && report.state === 'alive')) return null;
+    // A newer "alive" from elsewhere is another node with this id: out-bidding it would never end.
+    if (report.state === 'alive' && report.address !== this.me.address) return { kind: 'conflict', member: report };
     // Reported as left, or at an incarnation this node never had: take a greater one so ours wins.
     this.me = { ...this.me, incarnation: report.incarnation + 1 };
     return { kind: 'refuted', member: this.me };
@@ -163,12 +180,15 @@ export class Membership {
     return t;
   }
 
-  private bury(serverId: string, incarnation: number): void {
+  private bury(serverId: string, incarnation: number, departure: boolean, ageMs = 0): void {
     const previous = this.tombstones.get(serverId);
+    const untilMs = this.now() + this.opts.tombstoneMs - Math.min(ageMs, this.opts.tombstoneMs);
+    if (untilMs <= this.now()) return; // heard of after its tombstone would have expired
     this.tombstones.delete(serverId); // re-inserted last: the map's order is oldest first
     this.tombstones.set(serverId, {
       incarnation: Math.max(incarnation, previous?.incarnation ?? 0),
-      untilMs: this.now() + this.opts.tombstoneMs,
+      untilMs,
+      departure: departure || (previous?.departure ?? false),
     });
     while (this.tombstones.size > this.maxTombstones) {
       const oldest = this.tombstones.keys().next().value as string;

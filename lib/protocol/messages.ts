@@ -103,6 +103,8 @@ export interface MemberEntry {
   address: string;
   incarnation: number;
   state: 'alive' | 'left';
+  /** A departure: how long ago the sender first heard of it (ms), so its tombstone expires on time everywhere. */
+  ageMs?: number;
 }
 /** Members as the sender knows them: itself first, then every member, then recent departures. */
 export interface MemberList {
@@ -289,12 +291,14 @@ export function validate(type: number, body: unknown): Message {
           members: o.members.map((m, i) => {
             const q = obj(m, `members[${i}]`);
             if (q.state !== 'alive' && q.state !== 'left') bad(`members[${i}].state must be "alive" or "left"`);
-            return {
+            const entry: MemberEntry = {
               serverId: id(q.serverId, `members[${i}].serverId`),
               address: str(q.address, `members[${i}].address`, 80),
               incarnation: uint(q.incarnation, `members[${i}].incarnation`),
               state: q.state,
             };
+            if (q.ageMs !== undefined) entry.ageMs = uint(q.ageMs, `members[${i}].ageMs`);
+            return entry;
           }),
         },
       };
