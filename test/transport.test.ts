@@ -152,6 +152,13 @@ describe('Dialer backoff and circuit breaker', () => {
     for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
   }
 
+  // Real event-loop turns until `cond` holds, with a bound: the fake clock does not move meanwhile, so
+  // this waits only for the dialer's own promise chain, however slowly a loaded host runs it.
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 5000 && !cond(); i++) await new Promise<void>((r) => setImmediate(r));
+    if (!cond()) throw new Error(`the dialer never got to: ${what}`);
+  }
+
   it('retries with full-jitter exponential backoff capped at maxDelayMs, opens after N failures, probes half-open', async () => {
     const attempts: number[] = [];
     const failures: { retryAtMs: number; circuitOpen: boolean }[] = [];
@@ -169,10 +176,10 @@ describe('Dialer backoff and circuit breaker', () => {
       },
     );
     d.start();
-    // Walk the clock to each scheduled retry.
+    // Walk the clock to each scheduled retry, once the attempt before it has failed.
     for (let i = 0; i < 6; i++) {
       await clock.tickAsync(0);
-      await settle();
+      await until(() => failures.length === i + 1, `failure ${i + 1}`);
       const next = failures[failures.length - 1];
       if (next.circuitOpen) break;
       await clock.tickAsync(next.retryAtMs - Date.now());
@@ -190,7 +197,7 @@ describe('Dialer backoff and circuit breaker', () => {
     // Half-open: one probe after the wait; it succeeds and closes the circuit.
     succeed = true;
     await clock.tickAsync(10_000);
-    await settle();
+    await until(() => attempts.length === 6 && !d.circuitOpen, 'the half-open probe');
     expect(attempts).to.have.length(6);
     expect(d.circuitOpen).to.equal(false);
     d.stop();
