@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { ConfigError } from '../errors.js';
 import type { EtcdDiscovery } from '../registry/discovery-config.js';
-import { isWildcardHost, parseAddress } from '../registry/config.js';
+import { isWildcardHost, parseAddress, validateId } from '../registry/config.js';
 import type { Discovered, Provider, ProviderSink } from './sources.js';
 
 export interface EtcdSelf {
@@ -198,8 +198,8 @@ export function parseMembers(dir: string, kvs: Record<string, string>): Discover
   const out: Discovered[] = [];
   for (const [key, value] of Object.entries(kvs)) {
     const serverId = key.slice(dir.length);
-    if (!/^[A-Za-z0-9._-]{1,63}$/.test(serverId)) continue;
     try {
+      validateId(serverId, 'serverId'); // throws on a key that is not a member's: skipped below
       const v = JSON.parse(value) as { address?: unknown };
       if (typeof v.address !== 'string') continue;
       const { host } = parseAddress(v.address, 'address'); // throws on a bad one: skipped below
