@@ -13,6 +13,8 @@ export default tseslint.config(
       'node_modules/',
       'prebuilds/',
       '.wine-test/',
+      '.linux-cache/',
+      'build-linux-*/',
     ],
   },
   js.configs.recommended,

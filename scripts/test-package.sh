@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The npm package as users get it, for CI (.ci/run) and by hand:
 #   1. `npm pack` (its prepack hook builds both prebuilds, prepare compiles the TS);
-#   2. the tarball holds both prebuilds, the types, what a source build needs,
+#   2. the tarball holds the three prebuilds (linux-x64, linux-arm64, win32-x64; the
+#      Linux ones within the glibc 2.28 floor, scripts/check-glibc.sh), the types, what a source build needs,
 #      and no tests, build folders or stale output; no test addon (commy_test.node,
 #      test/native/) and no test hook compiled into a prebuild; a source build from
 #      it (node-gyp configure) has no commy_test target;
@@ -43,7 +44,7 @@ printf 'tarball: %s (%s bytes)\n' "$(basename "$TGZ")" "$(stat -c %s "$TGZ")"
 step "tarball contents"
 tar -tzf "$TGZ" | sed 's|^package/||' | sort >"$WORK/contents.txt"
 problems=()
-for f in prebuilds/linux-x64/commy.glibc.node prebuilds/win32-x64/commy.node \
+for f in prebuilds/linux-x64/commy.glibc.node prebuilds/linux-arm64/commy.glibc.node prebuilds/win32-x64/commy.node \
   dist/lib/index.js dist/lib/index.d.ts binding.gyp package.json; do
   grep -qxF "$f" "$WORK/contents.txt" || problems+=("missing $f")
 done
@@ -79,6 +80,9 @@ if [ ${#problems[@]} -gt 0 ]; then
   die "the tarball is wrong (${#problems[@]} problems)"
 fi
 printf '%s files; prebuilds: %s\n' "$(wc -l <"$WORK/contents.txt")" "$(grep '^prebuilds/' "$WORK/contents.txt" | xargs echo)"
+
+step "the shipped Linux prebuilds need nothing newer than glibc 2.28"
+(cd "$WORK/shipped" && bash "$ROOT/scripts/check-glibc.sh" prebuilds/linux-*/*.node) || die "a shipped Linux prebuild needs more than glibc 2.28"
 
 step "a source build from the tarball has only the commy target"
 # binding.gyp adds commy_test only when test/native/raw_mapping_addon.cc exists,
