@@ -19,7 +19,8 @@ export type HeaderDataField =
   | 'discoveryUp'
   | 'discoveryMembers'
   | 'discoveryRefreshMs'
-  | 'discoveryError';
+  | 'discoveryError'
+  | 'advertise';
 
 export type SlotDataField =
   | 'state'

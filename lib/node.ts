@@ -339,7 +339,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.server.close();
       throw err;
     }
-    this.registry.updateHeader(() => ({ listen: this.listenAddress }));
+    this.registry.updateHeader(() => ({ listen: this.listenAddress, advertise: this.advertised }));
     for (const p of this.config.staticPeers) {
       if (p.serverId !== undefined)
         this.membership.add({ serverId: p.serverId, address: p.address, incarnation: 0, state: 'alive' });

@@ -67,7 +67,8 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
   X(DiscoveryUp, discoveryUp, 164, 4)                /* u32, 1 = every provider answers */  \
   X(DiscoveryMembers, discoveryMembers, 168, 4)      /* u32, members the providers list */  \
   X(DiscoveryRefreshMs, discoveryRefreshMs, 176, 8)  /* f64 wall clock, 0 = never */        \
-  X(DiscoveryError, discoveryError, 184, 96)         /* char[96], why a provider is down */
+  X(DiscoveryError, discoveryError, 184, 96)         /* char[96], why a provider is down */ \
+  X(Advertise, advertise, 280, 64)                   /* char[64], the address peers dial */
 
 // Seqlocked slot data (one peer); offsets relative to slot::kData. The order
 // is the read path's split: numbers first (copied on every read), then the
@@ -97,7 +98,7 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 namespace header_data {
 COMMY_HEADER_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
 constexpr size_t kRejectedReasons = kRejectedFramesBytes / 8;
-constexpr size_t kEnd = kDiscoveryError + kDiscoveryErrorBytes;
+constexpr size_t kEnd = kAdvertise + kAdvertiseBytes;
 }  // namespace header_data
 
 namespace slot_data {

@@ -48,6 +48,8 @@ export interface HeaderFields {
   /** Wall-clock ms of the last refresh in which every provider answered; 0 = never. */
   discoveryRefreshMs: number;
   discoveryError: string;
+  /** The address the node announces to its peers ("" from a writer that predates the field: use listen). */
+  advertise: string;
 }
 
 export function emptySlot(): SlotFields {
@@ -85,6 +87,7 @@ export function emptyHeader(): HeaderFields {
     discoveryMembers: 0,
     discoveryRefreshMs: 0,
     discoveryError: '',
+    advertise: '',
   };
 }
 
@@ -154,5 +157,6 @@ export function encodeHeader(h: HeaderFields, buf: Buffer): Buffer {
   buf.writeUInt32LE(h.discoveryMembers, H.discoveryMembers);
   buf.writeDoubleLE(h.discoveryRefreshMs, H.discoveryRefreshMs);
   writeString(buf, H.discoveryError, H.discoveryErrorBytes, h.discoveryError);
+  writeString(buf, H.advertise, H.advertiseBytes, h.advertise);
   return buf;
 }

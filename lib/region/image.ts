@@ -31,8 +31,8 @@ export class RegionImage {
   private readonly known: Uint32Array;
   private readonly ids: string[];
   private readonly addresses: string[];
-  private listenBytes: Buffer = Buffer.alloc(0);
-  private listenText = '';
+  private readonly listenCache = { bytes: Buffer.alloc(0), text: '' };
+  private readonly advertiseCache = { bytes: Buffer.alloc(0), text: '' };
 
   /** @internal Made by a region handle's summary() and detail(). */
   constructor(native: NativeRegion, capacity: number, detail: boolean) {
@@ -92,16 +92,24 @@ export class RegionImage {
   }
   /** The header's listen address (decoded again only when its bytes change). */
   get listen(): string {
-    const at = I.headerData + H.listen;
-    const n = fieldLength(this.buf, at, H.listenBytes);
-    const cached = this.listenBytes;
+    return this.headerString(this.listenCache, H.listen, H.listenBytes);
+  }
+  /** The address the node advertises ("" from a writer that predates the field). */
+  get advertise(): string {
+    return this.headerString(this.advertiseCache, H.advertise, H.advertiseBytes);
+  }
+  /** A header string field, decoded again only when its bytes change. */
+  private headerString(cache: { bytes: Buffer; text: string }, offset: number, bytes: number): string {
+    const at = I.headerData + offset;
+    const n = fieldLength(this.buf, at, bytes);
+    const cached = cache.bytes;
     let same = cached.length === n;
     for (let i = 0; same && i < n; i++) same = cached[i] === this.buf[at + i];
     if (!same) {
-      this.listenBytes = Buffer.from(this.buf.subarray(at, at + n));
-      this.listenText = this.buf.toString('utf8', at, at + n);
+      cache.bytes = Buffer.from(this.buf.subarray(at, at + n));
+      cache.text = this.buf.toString('utf8', at, at + n);
     }
-    return this.listenText;
+    return cache.text;
   }
   headerU32(offset: number): number {
     return this.dv.getUint32(I.headerData + offset, true);
@@ -125,6 +133,7 @@ export class RegionImage {
       discoveryMembers: this.dv.getUint32(at + H.discoveryMembers, true),
       discoveryRefreshMs: this.dv.getFloat64(at + H.discoveryRefreshMs, true),
       discoveryError: readString(this.buf, at + H.discoveryError, H.discoveryErrorBytes),
+      advertise: this.advertise,
     };
   }
 
