@@ -4,7 +4,7 @@
  * A node process runs one {@link ClusterNode}: it exchanges authenticated heartbeats with
  * its peers over TCP and is the only writer of its shared-memory region. Any other process
  * on the host reads that region with {@link ClusterView} (`snapshot()`, `getPeer()`,
- * `watch()`, `inspect()`), with no socket and no IPC. Configuration is a {@link PeerConfig},
+ * `watch()`, `inspect()`, `route()`), with no socket and no IPC. Configuration is a {@link PeerConfig},
  * parsed and validated by {@link parseConfig} or {@link loadConfig}; every default is in
  * {@link defaults}; errors are {@link CommyError}s with a stable `code`.
  *
@@ -24,6 +24,7 @@ export {
   type WaitOptions,
 } from './view.js';
 export { type PeerTransition } from './transitions.js';
+export { rankOwners, type RouteOwner, type RouteOptions } from './routing.js';
 export {
   PeerRegistry,
   type PeerStatusChange,

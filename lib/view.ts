@@ -14,6 +14,7 @@ import { decodeMetadata } from './region/metadata.js';
 import { defaults } from './defaults.js';
 import { CommyError, ErrorCode, invalidArg } from './errors.js';
 import { transitionsBetween, type PeerTransition } from './transitions.js';
+import { KeyHasher, TopOwners, memberSeed, routeOptions, type RouteOptions, type RouteOwner } from './routing.js';
 import {
   computeClusterStatus,
   connectionFromCode,
@@ -185,6 +186,22 @@ function closedError(): CommyError {
 /** Slot index hints of getPeer() are dropped past this many ids. */
 const MAX_HINTS = 8192;
 
+/** A member as route() offers it: the owner object it returns, and the member's seed. */
+interface RouteMember {
+  owner: RouteOwner;
+  seed: number;
+}
+
+/** The cached RouteMember for (serverId, address), made anew only when either changes. */
+function routeMember(cached: RouteMember | undefined, serverId: string, address: string): RouteMember {
+  if (cached && cached.owner.serverId === serverId && cached.owner.address === address) return cached;
+  return { owner: Object.freeze({ serverId, address }), seed: memberSeed(serverId) };
+}
+
+/** Status codes as stored in a slot (statusCodes' order in lib/status.ts). */
+const HEALTHY = 0;
+const SUSPECTED = 1;
+
 export class ClusterView {
   private region: RegionReader;
   private readonly key: ViewKey;
@@ -203,6 +220,11 @@ export class ClusterView {
   private pollOnly = false;
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
+  /** route()'s per-view state: its key hasher, its top-k, and its members (by slot index; the node itself). */
+  private readonly hasher = new KeyHasher();
+  private readonly top = new TopOwners();
+  private readonly routeMembers: (RouteMember | undefined)[] = [];
+  private routeSelf: RouteMember | undefined;
 
   private constructor(key: ViewKey, region: RegionReader) {
     this.key = key;
@@ -340,6 +362,38 @@ export class ClusterView {
     const statuses = new Array<PeerStatus>(n);
     for (let r = 0; r < n; r++) statuses[r] = statusFromCode(image.status(r));
     return computeClusterStatus(statuses);
+  }
+
+  /**
+   * The owners of `key` (a string or a Buffer), best first: `replicas` of
+   * them (default 1), among the members this node counts healthy (also
+   * suspected with `include: 'suspected'`), the node itself included while
+   * its writer is alive. Every process that reads the same membership gets
+   * the same list: rendezvous hashing with XXH32, as docs/ROUTING.md gives
+   * it. Empty when no member counts. Each owner's address is the one this
+   * node knows it by (its own: the address it advertises).
+   */
+  route(key: string | Uint8Array, opts?: RouteOptions): RouteOwner[] {
+    const { replicas, suspected } = routeOptions(opts);
+    const keyHash = this.hasher.keyHash(key);
+    const image = this.image(false);
+    const top = this.top;
+    top.reset(replicas);
+    if (image.writerAlive) {
+      const address = image.advertise || image.listen;
+      const self = (this.routeSelf = routeMember(this.routeSelf, this.region.serverId, address));
+      top.offer(this.hasher.score(keyHash, self.seed), self.owner);
+    }
+    const n = image.count;
+    for (let r = 0; r < n; r++) {
+      const status = image.status(r);
+      if (status !== HEALTHY && !(suspected && status === SUSPECTED)) continue;
+      const index = image.strings(r);
+      const m = routeMember(this.routeMembers[index], image.serverIdOf(index), image.addressOf(index));
+      this.routeMembers[index] = m;
+      top.offer(this.hasher.score(keyHash, m.seed), m.owner);
+    }
+    return top.result();
   }
 
   /**

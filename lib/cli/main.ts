@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The commy command line: agent, status, ls, prune, watch, metrics, demo.
+// The commy command line: agent, status, ls, prune, watch, route, metrics, demo.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { defaults } from '../defaults.js';
@@ -75,6 +75,14 @@ regionOptions(program.command('watch'))
   .description("live view of a node's cluster state, woken by each transition (prints them when not on a TTY)")
   .option('--interval <ms>', `poll every ms, not woken (default ${defaults.watchIntervalMs})`)
   .action((o) => run(async () => (await import('./commands/watch.js')).watchCommand(o), true));
+
+regionOptions(program.command('route'))
+  .description("print the owners of a key, best first, from a node's region (rendezvous hashing, docs/ROUTING.md)")
+  .argument('<key>', 'the key (a session id, a user id, ...), hashed as UTF-8')
+  .option('--replicas <n>', 'how many owners (default 1)')
+  .option('--include <which>', '"healthy" (default) or "suspected": suspected members keep their keys too')
+  .option('--json', 'print a JSON array of {serverId, address}')
+  .action((key: string, o) => run(async () => (await import('./commands/route.js')).routeCommand(key, o)));
 
 regionOptions(program.command('metrics'))
   .description("serve a node's state as Prometheus metrics, read from its region")
