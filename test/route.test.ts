@@ -117,6 +117,26 @@ describe('routing across processes', () => {
   });
 });
 
+describe('route() names the node itself by the address it advertises', () => {
+  it('a node listening on a wildcard is routed to at its advertised address, not 0.0.0.0', async function () {
+    this.timeout(60_000);
+    cluster = await startCluster(2, {}, {}, (i, ids, ports) => ({
+      listen: `0.0.0.0:${ports[i]}`,
+      advertise: `127.0.0.1:${ports[i]}`,
+    }));
+    for (const id of cluster.ids) await waitForAll(cluster, id, 'healthy');
+    const va = cluster.view('a');
+    expect(va.snapshot().listen).to.equal(`0.0.0.0:${cluster.ports[0]}`);
+    const self = va.route('k', { replicas: 2 }).find((o) => o.serverId === 'a');
+    expect(self?.address).to.equal(`127.0.0.1:${cluster.ports[0]}`);
+    // And b, on the same host, names a by the same address.
+    expect(cluster.view('b').route('k', { replicas: 2 })).to.deep.include({
+      serverId: 'a',
+      address: `127.0.0.1:${cluster.ports[0]}`,
+    });
+  });
+});
+
 describe('commy route', () => {
   it('prints the owners as text or JSON, checks its flags, and exits 3 without a region and 4 with a dead writer', async function () {
     this.timeout(60_000);
