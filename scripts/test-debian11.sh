@@ -161,6 +161,13 @@ if [ -f build/Release/commy.node ]; then
   cat "$WORK/host-build.log"
   [ "$rc" -ne 0 ] || die "the Debian 12 build loaded on Debian 11: this root does not reproduce the defect"
   grep -q "GLIBC_2\.3[2-9]' not found" "$WORK/host-build.log" || die "the failure is not the missing glibc version"
+  # The loader's error: this host with its libc, what the file needs, and the command that builds from source.
+  grep -q 'could not load its native addon on linux-x64 with glibc 2.31' "$WORK/host-build.log" ||
+    die "the loader's error does not name linux-x64 with glibc 2.31"
+  grep -q "built for x64; needs GLIBC_2\.3[2-9], newer than this host's glibc 2.31" "$WORK/host-build.log" ||
+    die "the loader's error does not say which glibc the build needs"
+  grep -qF '`npm rebuild commy --build-from-source`' "$WORK/host-build.log" ||
+    die "the loader's error does not name the command that builds from source"
 else
   printf '      skipped: no build/Release/commy.node (run npm ci first) to show the old defect with\n'
 fi
