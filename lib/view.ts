@@ -14,7 +14,16 @@ import { decodeMetadata } from './region/metadata.js';
 import { defaults } from './defaults.js';
 import { CommyError, ErrorCode, invalidArg } from './errors.js';
 import { transitionsBetween, type PeerTransition } from './transitions.js';
-import { KeyHasher, TopOwners, memberSeed, routeOptions, type RouteOptions, type RouteOwner } from './routing.js';
+import {
+  KeyHasher,
+  Ranking,
+  routeMember,
+  routeReplicas,
+  routeSuspected,
+  type RouteMember,
+  type RouteOptions,
+  type RouteOwner,
+} from './routing.js';
 import {
   computeClusterStatus,
   connectionFromCode,
@@ -186,18 +195,6 @@ function closedError(): CommyError {
 /** Slot index hints of getPeer() are dropped past this many ids. */
 const MAX_HINTS = 8192;
 
-/** A member as route() offers it: the owner object it returns, and the member's seed. */
-interface RouteMember {
-  owner: RouteOwner;
-  seed: number;
-}
-
-/** The cached RouteMember for (serverId, address), made anew only when either changes. */
-function routeMember(cached: RouteMember | undefined, serverId: string, address: string): RouteMember {
-  if (cached && cached.owner.serverId === serverId && cached.owner.address === address) return cached;
-  return { owner: Object.freeze({ serverId, address }), seed: memberSeed(serverId) };
-}
-
 /** Status codes as stored in a slot (statusCodes' order in lib/status.ts). */
 const HEALTHY = 0;
 const SUSPECTED = 1;
@@ -220,11 +217,12 @@ export class ClusterView {
   private pollOnly = false;
   /** Where getPeer() last found each id; checked against the slot before use. */
   private readonly slotHints = new Map<string, number>();
-  /** route()'s per-view state: its key hasher, its top-k, and its members (by slot index; the node itself). */
+  /** route()'s per-view state: its key hasher, its ranking, its members (by slot index; the node itself), the candidates of a call. */
   private readonly hasher = new KeyHasher();
-  private readonly top = new TopOwners();
+  private readonly ranking = new Ranking();
   private readonly routeMembers: (RouteMember | undefined)[] = [];
   private routeSelf: RouteMember | undefined;
+  private readonly candidates: RouteMember[] = [];
 
   private constructor(key: ViewKey, region: RegionReader) {
     this.key = key;
@@ -374,15 +372,15 @@ export class ClusterView {
    * node knows it by (its own: the address it advertises).
    */
   route(key: string | Uint8Array, opts?: RouteOptions): RouteOwner[] {
-    const { replicas, suspected } = routeOptions(opts);
+    const replicas = routeReplicas(opts);
+    const suspected = routeSuspected(opts);
     const keyHash = this.hasher.keyHash(key);
     const image = this.image(false);
-    const top = this.top;
-    top.reset(replicas);
+    const candidates = this.candidates;
+    let count = 0;
     if (image.writerAlive) {
       const address = image.advertise || image.listen;
-      const self = (this.routeSelf = routeMember(this.routeSelf, this.region.serverId, address));
-      top.offer(this.hasher.score(keyHash, self.seed), self.owner);
+      candidates[count++] = this.routeSelf = routeMember(this.routeSelf, this.region.serverId, address);
     }
     const n = image.count;
     for (let r = 0; r < n; r++) {
@@ -390,10 +388,9 @@ export class ClusterView {
       if (status !== HEALTHY && !(suspected && status === SUSPECTED)) continue;
       const index = image.strings(r);
       const m = routeMember(this.routeMembers[index], image.serverIdOf(index), image.addressOf(index));
-      this.routeMembers[index] = m;
-      top.offer(this.hasher.score(keyHash, m.seed), m.owner);
+      candidates[count++] = this.routeMembers[index] = m;
     }
-    return top.result();
+    return this.ranking.rank(keyHash, replicas, candidates, count);
   }
 
   /**

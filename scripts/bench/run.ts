@@ -23,6 +23,7 @@ const BENCHES = [
   { name: 'status', file: 'status-cli.js' },
   { name: 'notify', file: 'notify.js' },
   { name: 'join', file: 'join.js' },
+  { name: 'route', file: 'route.js' },
 ].filter((b) => !only || only.includes(b.name));
 
 function loadavg(): number {
@@ -237,6 +238,19 @@ function targets(results: Map<string, BenchResult>): Target[] {
       target: 'A node given one seed knows the whole cluster within a few (≤ 3) heartbeat intervals (1 s)',
       measured: `join p50 ${fmt(num(j, 'n3.join.p50ms'))} / ${fmt(num(j, 'n6.join.p50ms'))} / ${fmt(num(j, 'n12.join.p50ms'))} ms for 3 / 6 / 12 agents; worst ${fmt(worst)} ms`,
       verdict: worst <= 3000 ? 'met' : 'missed',
+    });
+  }
+  const rt = results.get('route')?.headline;
+  if (rt) {
+    const r = num(rt, 'route/status.p50');
+    const worst = num(rt, 'worst/status.p50');
+    t.push({
+      target: 'Routing: `route()` costs at most 2× `status()` for 16 members',
+      measured:
+        `${ratio(r, 1)} at p50 (${fmt(num(rt, 'route.p50'))} µs vs ${fmt(num(rt, 'status.p50'))} µs); with 3 replicas, ` +
+        `36-character keys or suspected members counted, at most ${ratio(worst, 1)}; ${fmt(num(rt, 'route.bytes'))} ` +
+        `bytes allocated per call (the returned array), against ${fmt(num(rt, 'status.bytes'))} for status()`,
+      verdict: worst <= 2 ? 'met' : 'missed',
     });
   }
   return t;
