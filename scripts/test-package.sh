@@ -10,6 +10,9 @@
 #      reach (PATH holds only node, npm and sh; npm_config_node_gyp points nowhere),
 #      it loads the linux-x64 prebuild and creates and reads a region, and its
 #      types resolve; --build-from-source really tries to build (and so fails there);
+#   3b. a tarball whose linux-x64 prebuild cannot load here (the arm64 build in its
+#      place): without a compiler the install fails saying why and what is missing;
+#      with one, install.mjs builds from source and that build loads;
 #   4. under Wine, node.exe loads the win32-x64 prebuild from the same tarball and
 #      creates and reads a region.
 # Usage: bash scripts/test-package.sh
@@ -45,7 +48,7 @@ step "tarball contents"
 tar -tzf "$TGZ" | sed 's|^package/||' | sort >"$WORK/contents.txt"
 problems=()
 for f in prebuilds/linux-x64/commy.glibc.node prebuilds/linux-arm64/commy.glibc.node prebuilds/win32-x64/commy.node \
-  dist/lib/index.js dist/lib/index.d.ts binding.gyp package.json; do
+  dist/lib/index.js dist/lib/index.d.ts binding.gyp install.mjs package.json; do
   grep -qxF "$f" "$WORK/contents.txt" || problems+=("missing $f")
 done
 for src in native/*.cc native/*.h; do # a --build-from-source install needs every one
@@ -126,6 +129,7 @@ EOF
 }
 cat "$WORK/install.log"
 [ ! -e "$WORK/app/node_modules/commy/build" ] || die "the install compiled the addon instead of using the prebuild"
+grep -q '^commy: using prebuilds/linux-x64/commy.glibc.node$' "$WORK/install.log" || die "install.mjs did not report the prebuild it checked"
 
 # Creates a region through PeerRegistry, reads it back through ClusterView, and
 # reports which addon file loaded. Runs unchanged in Linux node and in node.exe.
@@ -189,6 +193,41 @@ grep -q 'node-gyp is hidden by test-package.sh' "$WORK/install-src.log" || {
   die "npm install --build-from-source failed, but not by trying to run node-gyp"
 }
 printf 'node-gyp-build tried to run node-gyp and failed, as expected\n'
+
+step "a prebuild that cannot load here: the install says why; no compiler fails it, a compiler builds from source"
+# The same tarball with the arm64 build where the linux-x64 one goes: node-gyp-build picks it, it cannot load.
+mkdir -p "$WORK/bad"
+tar -xzf "$TGZ" -C "$WORK/bad"
+cp "$WORK/bad/package/prebuilds/linux-arm64/commy.glibc.node" "$WORK/bad/package/prebuilds/linux-x64/commy.glibc.node"
+tar -czf "$WORK/commy-bad-prebuild.tgz" -C "$WORK/bad" package
+for d in app-bad app-bad-cc; do
+  mkdir -p "$WORK/$d"
+  cp "$WORK/app/package.json" "$WORK/app/smoke.mjs" "$WORK/$d/"
+done
+if (cd "$WORK/app-bad" && hidden npm install --no-audit --no-fund --foreground-scripts "$WORK/commy-bad-prebuild.tgz") \
+  >"$WORK/install-bad.log" 2>&1; then
+  cat "$WORK/install-bad.log"
+  die "npm install succeeded with a prebuild that cannot load and no compiler"
+fi
+grep -E '^commy: |^  ' "$WORK/install-bad.log" | grep -v '^  npm' || true
+grep -q 'commy: prebuilds/linux-x64/commy.glibc.node does not load on linux-x64' "$WORK/install-bad.log" ||
+  die "the failed install does not say that the prebuild does not load"
+grep -q '(built for arm64, not this x64; ' "$WORK/install-bad.log" || die "the failed install does not say what the prebuild was built for"
+grep -q 'this host lacks a C++ compiler (c++, g++ or clang++), make, python3' "$WORK/install-bad.log" ||
+  die "the failed install does not say what is missing"
+# With this host's compilers on PATH (and npm's own node-gyp), install.mjs builds from source.
+rm -f "$WORK/node_modules/.bin/node-gyp" # the stub above, on the PATH npm gives scripts under $WORK
+(cd "$WORK/app-bad-cc" && npm install --no-audit --no-fund --foreground-scripts "$WORK/commy-bad-prebuild.tgz") \
+  >"$WORK/install-bad-cc.log" 2>&1 || {
+  cat "$WORK/install-bad-cc.log"
+  die "npm install with a compiler did not recover from a prebuild that cannot load"
+}
+grep -E '^commy: ' "$WORK/install-bad-cc.log"
+grep -q 'commy: building from source instead (node-gyp rebuild)' "$WORK/install-bad-cc.log" ||
+  die "install.mjs did not build from source"
+(cd "$WORK/app-bad-cc" && node smoke.mjs) | tee "$WORK/smoke-bad-cc.log"
+grep -q "loaded $WORK/app-bad-cc/node_modules/commy/build/Release/commy.node" "$WORK/smoke-bad-cc.log" ||
+  die "the package did not load its source build"
 
 step "win32-x64: node.exe loads the prebuild from the same tarball (Wine)"
 # The tarball unpacked by hand, beside the (JS) dependencies npm installed above.
