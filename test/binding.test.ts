@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import {
   addonCandidates,
   addonNeeds,
+  binding,
   bindingPath,
   buildFromSourceCommand,
   hostLibc,
@@ -292,5 +293,24 @@ describe('addon loader', () => {
       if (saved === undefined) delete process.env.LIBC;
       else process.env.LIBC = saved;
     }
+  });
+
+  it('keeps every POSIX region name within the 31-character shm_open limit of macOS, whatever the key', function () {
+    if (process.platform === 'win32') {
+      console.log('      skipped: Windows names are file-mapping names (Local\\commy-<hash>), not shm_open names');
+      this.skip();
+    }
+    // PSHMNAMLEN on macOS is 31, the leading slash included; Linux allows 255.
+    const long = 'x'.repeat(64);
+    for (const [cluster, server] of [
+      ['a', 'b'],
+      [long, long],
+      ['prod-eu-west-1-payments', 'server-0042.example.internal'],
+    ]) {
+      const name = binding.objectName(cluster, server, false);
+      expect(name).to.match(/^\/commy-[0-9a-f]{16}$/);
+      expect(name.length).to.be.at.most(31);
+    }
+    expect(binding.objectName('a', 'b', false)).to.not.equal(binding.objectName('a', 'c', false));
   });
 });
