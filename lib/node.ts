@@ -184,6 +184,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private ticks = 0;
   /** Addresses already reported as using this node's serverId (logged once each). */
   private readonly conflicts = new Set<string>();
+  /** Peers already warned about for frames that are not encrypted (allowUnencryptedPeers). */
+  private readonly unencryptedLogged = new Set<string>();
   /** Members a registry dropped while they still heartbeated: removed once heartbeats mark them down. */
   private readonly unlisted = new Set<string>();
   /** DNS and etcd providers, when the config has a discovery section. */
@@ -236,6 +238,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         opts.idleTimeoutMs ?? Math.max(defaults.minIdleTimeoutMs, config.heartbeatTimeoutMs * (config.downAfter + 1)),
       maxFrameBytes: opts.maxFrameBytes ?? defaults.maxFrameBytes,
       maxHandshakeFrameBytes: opts.maxHandshakeFrameBytes ?? defaults.maxHandshakeFrameBytes,
+      allowUnencryptedPeers: config.allowUnencryptedPeers === true,
       admit: (hello, remoteHost) => this.admit(hello, remoteHost),
     };
     this.server = createServer((socket) => this.accept(socket));
@@ -848,6 +851,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private opened(c: Connection): void {
     const id = c.peerId!;
+    if (!c.encrypted && !this.unencryptedLogged.has(id)) {
+      this.unencryptedLogged.add(id);
+      this.opts.logger?.warn(
+        { peer: id, version: c.peerVersion.join('.') },
+        `peer ${id} speaks protocol ${c.peerVersion.join('.')}: its frames are authenticated but not encrypted ` +
+          '(admitted by allowUnencryptedPeers); upgrade it',
+      );
+    }
     const unnamed = this.unnamedSlotFor(c.peerListen, c.socket.remoteAddress, c.dialTarget);
     if (unnamed && this.dynamicPeers.has(id)) {
       // It joined dynamically before this connection showed it is a configured peer: keep the configured slot.

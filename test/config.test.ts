@@ -95,6 +95,7 @@ describe('parseConfig', () => {
     ['secret too short', { secret: 'short' }, 'secret'],
     ['metricsListen bad', { metricsListen: 'nope' }, 'metricsListen'],
     ['global not boolean', { global: 'yes' }, 'global'],
+    ['allowUnencryptedPeers not boolean', { allowUnencryptedPeers: 1 }, 'allowUnencryptedPeers'],
     ['readers not a string', { readers: 100 }, 'readers'],
     ['readers empty', { readers: '' }, 'readers'],
     ['readers with a control character', { readers: 'staff\nroot' }, 'readers'],
@@ -104,6 +105,11 @@ describe('parseConfig', () => {
       expect(fieldOf({ ...base, ...patch })).to.equal(field);
     });
   }
+
+  it('allowUnencryptedPeers is off unless set to true', () => {
+    expect(parseConfig(base).allowUnencryptedPeers).to.equal(undefined);
+    expect(parseConfig({ ...base, allowUnencryptedPeers: true }).allowUnencryptedPeers).to.equal(true);
+  });
 
   it('keeps readers as given (the OS resolves it when the region is created)', () => {
     expect(parseConfig({ ...base, readers: 'commy-readers' }).readers).to.equal('commy-readers');

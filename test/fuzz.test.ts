@@ -188,9 +188,10 @@ function chunk(buf: Buffer, cuts: number[]): Buffer[] {
   return out;
 }
 
+/** A 2.2 session: frames encrypted. */
 const transcript: Transcript = {
   hello: {
-    version: [2, 0],
+    version: [2, 2],
     cluster: 'fuzz',
     serverId: 'a',
     listen: '127.0.0.1:1',
@@ -198,7 +199,7 @@ const transcript: Transcript = {
     keyIds: ['k'],
   },
   ack: {
-    version: [2, 0],
+    version: [2, 2],
     cluster: 'fuzz',
     serverId: 'b',
     listen: '127.0.0.1:2',
@@ -206,6 +207,12 @@ const transcript: Transcript = {
     keyId: 'k',
   },
 };
+/** A session with a 2.0 peer (allowUnencryptedPeers): frames authenticated by an HMAC tag, not encrypted. */
+const legacyTranscript: Transcript = { hello: { ...transcript.hello, version: [2, 0] }, ack: transcript.ack };
+const sessions = [
+  ['encrypted', transcript],
+  ['HMAC-tagged (2.0 peer)', legacyTranscript],
+] as const;
 const ring = new Keyring(['fuzz-secret-0123456789abcdef']);
 
 describe('fuzz (fast-check)', () => {
@@ -287,17 +294,22 @@ describe('fuzz (fast-check)', () => {
   // ---- codec -----------------------------------------------------------------
 
   describe('message codec', () => {
-    it('every valid message round-trips, in clear and authenticated', () => {
+    it('every valid message round-trips, in clear, encrypted and HMAC-tagged, at the same size sealed', () => {
       fc.assert(
         fc.property(messageArb, (m) => {
           count('codec: valid messages round-trip');
-          const plain = new FrameDecoder().push(encodeMessage(m));
+          const clear = encodeMessage(m);
+          const plain = new FrameDecoder().push(clear);
           expect(plain).to.have.length(1);
           expect(decodeMessage(plain[0])).to.deep.equal(m);
-          const tx = new FrameAuth(ring.primary, 'client', transcript);
-          const rx = new FrameAuth(ring.primary, 'server', transcript);
-          const sealed = new FrameDecoder().push(encodeMessage(m, tx));
-          expect(decodeMessage(sealed[0], rx)).to.deep.equal(m);
+          for (const [, tr] of sessions) {
+            const tx = new FrameAuth(ring.primary, 'client', tr);
+            const rx = new FrameAuth(ring.primary, 'server', tr);
+            const wire = encodeMessage(m, tx);
+            expect(wire.length).to.equal(clear.length + TAG_BYTES);
+            const sealed = new FrameDecoder().push(wire);
+            expect(decodeMessage(sealed[0], rx)).to.deep.equal(m);
+          }
         }),
         params(400),
       );
@@ -344,49 +356,79 @@ describe('fuzz (fast-check)', () => {
       );
     });
 
-    it('any change to an authenticated frame stream is rejected: tamper, truncate, insert, replay', () => {
-      fc.assert(
-        fc.property(
-          fc.array(messageArb, { minLength: 1, maxLength: 4 }),
-          fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
-          (ms, mutations) => {
-            const tx = new FrameAuth(ring.primary, 'client', transcript);
-            const rx = new FrameAuth(ring.primary, 'server', transcript);
-            const wire = Buffer.concat(ms.map((m) => encodeMessage(m, tx)));
-            const bad = mutate(wire, mutations);
-            fc.pre(!bad.equals(wire));
-            count('codec: mutated authenticated streams');
-            // Frames wholly before the first changed byte may pass; nothing after it may.
-            let firstDiff = 0;
-            while (firstDiff < bad.length && firstDiff < wire.length && bad[firstDiff] === wire[firstDiff]) firstDiff++;
-            const intact: number[] = [];
-            let off = 0;
-            for (const m of ms) {
-              off += encodeMessage(m).length + TAG_BYTES;
-              intact.push(off);
-            }
-            const allowed = intact.filter((end) => end <= firstDiff).length;
-            const d = new FrameDecoder();
-            let accepted = 0;
-            let rejected = false;
-            try {
-              for (const f of d.push(bad)) {
-                decodeMessage(f, rx);
-                accepted++;
+    for (const [mode, tr] of sessions)
+      it(`any change to an ${mode} frame stream is rejected: tamper, truncate, insert, replay, reorder`, () => {
+        fc.assert(
+          fc.property(
+            fc.array(messageArb, { minLength: 1, maxLength: 4 }),
+            fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+            (ms, mutations) => {
+              const tx = new FrameAuth(ring.primary, 'client', tr);
+              const rx = new FrameAuth(ring.primary, 'server', tr);
+              const wire = Buffer.concat(ms.map((m) => encodeMessage(m, tx)));
+              const bad = mutate(wire, mutations);
+              fc.pre(!bad.equals(wire));
+              count(`codec: mutated ${mode} streams`);
+              // Frames wholly before the first changed byte may pass; nothing after it may.
+              let firstDiff = 0;
+              while (firstDiff < bad.length && firstDiff < wire.length && bad[firstDiff] === wire[firstDiff])
+                firstDiff++;
+              const intact: number[] = [];
+              let off = 0;
+              for (const m of ms) {
+                off += encodeMessage(m).length + TAG_BYTES;
+                intact.push(off);
               }
-            } catch (err) {
-              expect(err).to.be.instanceOf(ProtocolError);
-              rejected = true;
-            }
-            expect(accepted).to.be.at.most(allowed);
-            // Not rejected only when every byte consumed so far was genuine: the change sits in an
-            // incomplete tail (an idle timeout closes that connection) or only cut the stream short.
-            if (!rejected) expect(bad.length - d.pendingBytes).to.be.at.most(firstDiff);
-          },
-        ),
-        params(600),
-      );
-    });
+              const allowed = intact.filter((end) => end <= firstDiff).length;
+              const d = new FrameDecoder();
+              let accepted = 0;
+              let rejected = false;
+              try {
+                for (const f of d.push(bad)) {
+                  decodeMessage(f, rx);
+                  accepted++;
+                }
+              } catch (err) {
+                expect(err).to.be.instanceOf(ProtocolError);
+                rejected = true;
+              }
+              expect(accepted).to.be.at.most(allowed);
+              // Not rejected only when every byte consumed so far was genuine: the change sits in an
+              // incomplete tail (an idle timeout closes that connection) or only cut the stream short.
+              if (!rejected) expect(bad.length - d.pendingBytes).to.be.at.most(firstDiff);
+            },
+          ),
+          params(600),
+        );
+      });
+
+    for (const [mode, tr] of sessions)
+      it(`an ${mode} stream with frames reordered, replayed or dropped fails at the first frame out of place`, () => {
+        fc.assert(
+          fc.property(
+            fc
+              .array(messageArb, { minLength: 2, maxLength: 5 })
+              .chain((ms) =>
+                fc.tuple(fc.constant(ms), fc.array(fc.nat(ms.length - 1), { minLength: 1, maxLength: 7 })),
+              ),
+            ([ms, order]) => {
+              count(`codec: ${mode} frames out of order`);
+              const tx = new FrameAuth(ring.primary, 'client', tr);
+              const rx = new FrameAuth(ring.primary, 'server', tr);
+              const frames = ms.map((m) => new FrameDecoder().push(encodeMessage(m, tx))[0]);
+              let j = 0;
+              for (; j < order.length && order[j] === j; j++)
+                expect(decodeMessage(frames[order[j]], rx)).to.deep.equal(ms[j]);
+              if (j === order.length) return; // sent in order: all of it is genuine
+              expect(() => decodeMessage(frames[order[j]], rx), `frame ${order[j]} at place ${j}`).to.throw(
+                ProtocolError,
+                /failed authentication/,
+              );
+            },
+          ),
+          params(400),
+        );
+      });
 
     it('decoding does not depend on what was decoded before (no codec state leaks between peers)', () => {
       // msgpack "record" definitions can persist in a shared decoder and make the

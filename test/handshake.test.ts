@@ -386,8 +386,8 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
     expect(conn.state, 'the sender stays connected').to.equal('open');
   });
 
-  it('a 2.0 peer (no MemberList) completes its handshake and heartbeats, and is sent no member list', async () => {
-    const node = await startA();
+  /** Plays a peer of protocol 2.0 (no MemberList, no encryption): the frames it gets until a ping, or the end. */
+  async function oldPeer(node: ClusterNode): Promise<{ frames: Message[]; closed: boolean }> {
     const [host, port] = node.address.split(':');
     const socket = connect({ host, port: Number(port) });
     const key = new Keyring([SECRET]).primary;
@@ -403,8 +403,9 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
     const frames: Message[] = [];
     let auth: FrameAuth | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
+      return await new Promise((resolve, reject) => {
         socket.on('error', reject);
+        socket.on('close', () => resolve({ frames, closed: true }));
         socket.on('data', (chunk: Buffer) => {
           decoder.feed(chunk);
           for (let f = decoder.next(); f; f = decoder.next()) {
@@ -415,17 +416,41 @@ describe('a ClusterNode in this process, its peers played by the test', () => {
               if (!proofMatches(proof(key, 'server', t), p)) reject(new Error('bad server proof'));
               socket.write(encodeMessage({ type: MessageType.HelloProof, body: { proof: proof(key, 'client', t) } }));
               auth = new FrameAuth(key, 'client', t);
+              expect(auth.encrypted, 'a session with a 2.0 end is not encrypted').to.equal(false);
             } else frames.push(m);
-            if (frames.some((x) => x.type === MessageType.HeartbeatPing)) resolve();
+            if (frames.some((x) => x.type === MessageType.HeartbeatPing)) resolve({ frames, closed: false });
           }
         });
         socket.write(encodeMessage({ type: MessageType.Hello, body: hello }));
       });
-      expect(node.registry.hasPeer('old'), 'admitted').to.equal(true);
-      expect(frames.map((m) => m.type)).to.not.include(MessageType.MemberList);
     } finally {
       socket.destroy();
     }
+  }
+
+  it('a 2.0 peer (frames not encrypted) is refused by default with ERR_VERSION naming allowUnencryptedPeers', async () => {
+    const node = await startA();
+    const { frames, closed } = await oldPeer(node);
+    expect(closed).to.equal(true);
+    const error = frames.find((m) => m.type === MessageType.Error);
+    expect(error?.body).to.include({ code: ErrorCode.Version });
+    expect((error?.body as { message: string }).message).to.contain('allowUnencryptedPeers');
+    expect(node.registry.hasPeer('old'), 'not admitted').to.equal(false);
+    expect(node.rejectedFrames().bad_version).to.equal(1);
+  });
+
+  it('with allowUnencryptedPeers a 2.0 peer completes its handshake and heartbeats, and is sent no member list', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (_o: object, msg?: string) => void warnings.push(msg ?? '') };
+    const node = await startA({ allowUnencryptedPeers: true }, { logger });
+    const { frames, closed } = await oldPeer(node);
+    expect(closed).to.equal(false);
+    expect(node.registry.hasPeer('old'), 'admitted').to.equal(true);
+    expect(frames.map((m) => m.type)).to.not.include(MessageType.MemberList);
+    expect(
+      warnings.some((w) => /peer old speaks protocol 2\.0: .*not encrypted/.test(w)),
+      warnings.join(' | '),
+    ).to.equal(true);
   });
 
   it('bounds the peers allowDynamicJoin admits, and removes one that stays down', async () => {

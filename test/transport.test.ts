@@ -6,6 +6,7 @@ import { FrameDecoder, encodeFrame } from '../lib/protocol/frame.js';
 import { decodeMessage, encodeMessage } from '../lib/protocol/codec.js';
 import {
   FrameAuth,
+  TAG_BYTES,
   Keyring,
   keyId,
   resolveKeyring,
@@ -108,18 +109,39 @@ describe('authentication', () => {
     expect(proofMatches(server, proof(ring.keys[1], 'server', t))).to.equal(false);
   });
 
-  it('frame tags bind the sequence: a replayed or reordered frame fails', () => {
-    const client = new FrameAuth(ring.primary, 'client', t);
-    const server = new FrameAuth(ring.primary, 'server', t);
-    const b1 = Buffer.from('one');
-    const b2 = Buffer.from('two');
-    const t1 = client.seal(4, b1);
-    const t2 = client.seal(4, b2);
-    expect(server.open(4, b2, t2)).to.equal(false); // out of order
-    expect(server.open(4, b1, t1)).to.equal(true);
-    expect(server.open(4, b1, t1)).to.equal(false); // replay
-    expect(server.open(5, b2, t2)).to.equal(false); // type changed
-    expect(server.open(4, b2, t2)).to.equal(true);
+  const v22: Transcript = {
+    hello: { ...t.hello, version: [2, 2] },
+    ack: { ...t.ack, version: [2, 2] },
+  };
+  for (const [name, tr, encrypted] of [
+    ['2.2 sessions (encrypted)', v22, true],
+    ['2.0 sessions (HMAC tag)', t, false],
+  ] as const)
+    it(`${name}: sealed frames bind the sequence and type; a replayed, reordered or retyped one fails`, () => {
+      const client = new FrameAuth(ring.primary, 'client', tr);
+      const server = new FrameAuth(ring.primary, 'server', tr);
+      expect(client.encrypted).to.equal(encrypted);
+      const b1 = Buffer.from('one');
+      const b2 = Buffer.from('two');
+      const s1 = client.seal(4, b1);
+      const s2 = client.seal(4, b2);
+      expect(s1).to.have.length(b1.length + TAG_BYTES); // encryption adds nothing beyond the tag
+      // Encrypted: the body is not on the wire; with the HMAC tag it is, in clear.
+      expect(s1.includes(b1)).to.equal(!encrypted);
+      expect(server.open(4, s2)).to.equal(undefined); // out of order
+      expect(server.open(4, s1)).to.deep.equal(b1);
+      expect(server.open(4, s1)).to.equal(undefined); // replay
+      expect(server.open(5, s2)).to.equal(undefined); // type changed
+      expect(server.open(4, s2)).to.deep.equal(b2);
+      // The other direction has its own key and sequence: a frame cannot be reflected back.
+      expect(client.open(4, s1)).to.equal(undefined);
+    });
+
+  it('2.2 and 2.0 sessions derive different keys: a frame sealed one way never opens the other', () => {
+    const enc = new FrameAuth(ring.primary, 'client', v22);
+    const mac = new FrameAuth(ring.primary, 'server', { hello: { ...v22.hello, version: [2, 0] }, ack: v22.ack });
+    expect(mac.encrypted, 'one end at 2.0 means no encryption').to.equal(false);
+    expect(mac.open(4, enc.seal(4, Buffer.from('x')))).to.equal(undefined);
   });
 
   it('resolves the secret: COMMY_SECRET wins, then the option, then the file; none is a config error', () => {

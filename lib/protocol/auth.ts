@@ -1,14 +1,26 @@
 // Cluster-secret authentication: a keyring, the mutual challenge-response
-// proofs over the whole handshake transcript, per-direction session keys (HKDF salted with it) and per-frame
-// HMAC tags bound to an implicit sequence number, so frames cannot be
-// injected, replayed or reordered. Nothing here reveals a secret on the wire.
-import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+// proofs over the whole handshake transcript, per-direction session keys (HKDF salted with it), and
+// after the handshake every frame sealed under its direction's key with an implicit sequence number,
+// so frames cannot be read, injected, replayed or reordered: ChaCha20-Poly1305 between nodes of
+// protocol 2.2 and later, an HMAC tag (authenticated, readable) with an older peer that a node admits
+// only with allowUnencryptedPeers. Nothing here reveals a secret on the wire.
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { Hello, HelloAck } from './messages.js';
 
 export const NONCE_BYTES = 32;
 export const TAG_BYTES = 16;
+/** The protocol minor version from which frames after the handshake are encrypted. */
+export const ENCRYPTION_MINOR = 2;
 export const MIN_SECRET_LENGTH = 16;
 
 export interface Key {
@@ -149,18 +161,43 @@ export function proofMatches(expected: Buffer, got: Uint8Array): boolean {
   return got.length === expected.length && timingSafeEqual(expected, got);
 }
 
-/** Per-direction MAC state of an open connection. */
+/** Whether a session with this transcript encrypts its frames: both ends speak 2.2 or later. */
+export function encrypts(t: Transcript): boolean {
+  return t.hello.version[1] >= ENCRYPTION_MINOR && t.ack.version[1] >= ENCRYPTION_MINOR;
+}
+
+const AEAD = 'chacha20-poly1305';
+const AEAD_NONCE_BYTES = 12;
+
+/**
+ * Per-direction sealing state of an open connection. seal() turns a frame's body into what follows
+ * its type byte on the wire, open() turns that back into the body or refuses it. Encrypted sessions
+ * use ChaCha20-Poly1305 (RFC 8439): the key is the direction's HKDF key, the 96-bit nonce is the
+ * frame's sequence number in that direction (so never reused under one key: each session and
+ * direction has its own key), the frame type is the associated data, and the 16-byte tag follows
+ * the ciphertext, which is as long as the body. Older sessions send the body with a 16-byte HMAC tag
+ * over (sequence, type, body) instead. Either way a frame is as long as it was before encryption.
+ */
 export class FrameAuth {
+  /** Frames are encrypted (both ends speak 2.2 or later), not only authenticated. */
+  readonly encrypted: boolean;
   private sendSeq = 0n;
   private recvSeq = 0n;
   private readonly sendKey: Buffer;
   private readonly recvKey: Buffer;
+  private readonly nonce = Buffer.alloc(AEAD_NONCE_BYTES);
+  private readonly aad = Buffer.alloc(1);
 
   constructor(key: Key, role: 'client' | 'server', t: Transcript) {
+    this.encrypted = encrypts(t);
     // Salted with the whole transcript (both nonces included), so the keys also bind every field.
-    const salt = createHash('sha256').update(transcriptBytes('commy session v2', t)).digest();
+    // Encrypted sessions derive their keys under another label: no key ever serves both schemes.
+    const v = this.encrypted ? 'v3' : 'v2';
+    const salt = createHash('sha256')
+      .update(transcriptBytes(`commy session ${v}`, t))
+      .digest();
     const derive = (dir: string) =>
-      Buffer.from(hkdfSync('sha256', key.secret, salt, `commy session v2 ${dir} ${t.hello.cluster}`, 32));
+      Buffer.from(hkdfSync('sha256', key.secret, salt, `commy session ${v} ${dir} ${t.hello.cluster}`, 32));
     const c2s = derive('client->server');
     const s2c = derive('server->client');
     this.sendKey = role === 'client' ? c2s : s2c;
@@ -174,15 +211,51 @@ export class FrameAuth {
     return createHmac('sha256', key).update(head).update(body).digest().subarray(0, TAG_BYTES);
   }
 
-  seal(type: number, body: Uint8Array): Buffer {
-    return this.tag(this.sendKey, this.sendSeq++, type, body);
+  /** The nonce and associated data of frame `seq` of type `type` (rewritten in place: used at once). */
+  private aeadInputs(seq: bigint, type: number): void {
+    this.nonce.writeBigUInt64BE(seq, AEAD_NONCE_BYTES - 8);
+    this.aad[0] = type;
   }
 
-  /** Verifies the next frame; the implicit sequence makes replays and reorders fail. */
-  open(type: number, body: Uint8Array, tag: Uint8Array): boolean {
-    const expected = this.tag(this.recvKey, this.recvSeq, type, body);
-    if (tag.length !== TAG_BYTES || !timingSafeEqual(expected, tag)) return false;
+  /** What follows the type byte of the next frame sent: ciphertext and tag, or body and HMAC tag. */
+  seal(type: number, body: Uint8Array): Buffer {
+    const seq = this.sendSeq++;
+    if (!this.encrypted) return Buffer.concat([body, this.tag(this.sendKey, seq, type, body)]);
+    this.aeadInputs(seq, type);
+    const c = createCipheriv(AEAD, this.sendKey, this.nonce, { authTagLength: TAG_BYTES });
+    c.setAAD(this.aad, { plaintextLength: body.length });
+    const out = Buffer.allocUnsafe(body.length + TAG_BYTES);
+    const n = c.update(body).copy(out, 0);
+    c.final();
+    c.getAuthTag().copy(out, n);
+    return out;
+  }
+
+  /**
+   * The body of the next frame received, or undefined when it fails: altered, truncated, replayed,
+   * reordered, or sealed under another key. The implicit sequence moves only on success.
+   */
+  open(type: number, payload: Uint8Array): Buffer | undefined {
+    if (payload.length < TAG_BYTES) return undefined;
+    const bodyBytes = payload.length - TAG_BYTES;
+    const tag = payload.subarray(bodyBytes);
+    if (!this.encrypted) {
+      const body = Buffer.from(payload.buffer, payload.byteOffset, bodyBytes);
+      if (!timingSafeEqual(this.tag(this.recvKey, this.recvSeq, type, body), tag)) return undefined;
+      this.recvSeq++;
+      return body;
+    }
+    this.aeadInputs(this.recvSeq, type);
+    const d = createDecipheriv(AEAD, this.recvKey, this.nonce, { authTagLength: TAG_BYTES });
+    d.setAAD(this.aad, { plaintextLength: bodyBytes });
+    d.setAuthTag(tag);
+    const body = d.update(payload.subarray(0, bodyBytes));
+    try {
+      d.final(); // throws when the tag does not verify: the body is then discarded unread
+    } catch {
+      return undefined;
+    }
     this.recvSeq++;
-    return true;
+    return body;
   }
 }

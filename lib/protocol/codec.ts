@@ -1,5 +1,6 @@
-// Message <-> bytes: msgpack bodies inside frames, with the HMAC tag after the
-// handshake. Decoding never trusts the peer: bad bytes become ProtocolError.
+// Message <-> bytes: msgpack bodies inside frames, sealed after the handshake
+// (encrypted, or with an HMAC tag for an older peer). Decoding never trusts the peer: bad bytes
+// become ProtocolError.
 import { ErrorCode } from '../errors.js';
 import { Packr } from 'msgpackr';
 import { FrameAuth, TAG_BYTES } from './auth.js';
@@ -14,7 +15,7 @@ export const MAX_BODY_DEPTH = 8;
 
 export function encodeMessage(m: Message, auth?: FrameAuth): Buffer {
   const body = packr.pack(wireBody(m));
-  return encodeFrame(m.type, body, auth?.seal(m.type, body));
+  return encodeFrame(m.type, auth ? auth.seal(m.type, body) : body);
 }
 
 function undecodable(what: string): never {
@@ -92,14 +93,14 @@ export function decodeMessage(frame: RawFrame, auth?: FrameAuth): Message {
   if (auth) {
     if (body.length < TAG_BYTES)
       throw new ProtocolError(ErrorCode.Auth, 'frame too short for its authentication tag', RejectReason.AuthFailed);
-    const tag = body.subarray(body.length - TAG_BYTES);
-    body = body.subarray(0, body.length - TAG_BYTES);
-    if (!auth.open(frame.type, body, tag))
+    const opened = auth.open(frame.type, body);
+    if (!opened)
       throw new ProtocolError(
         ErrorCode.Auth,
-        'frame failed authentication (tampered, replayed or reordered)',
+        'frame failed authentication (tampered, truncated, replayed or reordered)',
         RejectReason.AuthFailed,
       );
+    body = opened;
   }
   checkBody(body);
   let decoded: unknown;

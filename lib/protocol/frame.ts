@@ -1,4 +1,5 @@
-// Length-prefixed framing: [u32 BE length][u8 type][body][tag?]. The decoder
+// Length-prefixed framing: [u32 BE length][u8 type][payload], the payload being the body, or after the
+// handshake the body sealed (lib/protocol/auth.ts: ciphertext and tag). The decoder
 // judges each frame by its 5-byte header (length cap, type) before buffering its body.
 import { defaults } from '../defaults.js';
 import { ErrorCode } from '../errors.js';
@@ -9,19 +10,18 @@ export const DEFAULT_MAX_FRAME_BYTES = defaults.maxFrameBytes;
 
 export interface RawFrame {
   type: number;
-  /** Body followed by the tag when the connection is authenticated. */
+  /** The body, or once the connection is authenticated the sealed body (ciphertext or body, then the tag). */
   payload: Buffer;
   /** Bytes of this frame on the wire, length prefix included. */
   wireBytes: number;
 }
 
-export function encodeFrame(type: number, body: Uint8Array, tag?: Uint8Array): Buffer {
-  const len = 1 + body.length + (tag ? tag.length : 0);
+export function encodeFrame(type: number, payload: Uint8Array): Buffer {
+  const len = 1 + payload.length;
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
   out.writeUInt32BE(len, 0);
   out[4] = type;
-  out.set(body, 5);
-  if (tag) out.set(tag, 5 + body.length);
+  out.set(payload, 5);
   return out;
 }
 

@@ -8,8 +8,11 @@ import { ProtocolError } from './errors.js';
  * ids and nonces), so a 1.x node cannot authenticate with a 2.x one: it is refused with ERR_VERSION.
  * 2.1: MemberList, the member-list exchange. A 2.1 node sends it only to peers that announced minor 1 or
  * more, so 2.0 and 2.1 nodes still heartbeat each other (a 2.0 node learns no members from it).
+ * 2.2: every frame after the handshake is encrypted (ChaCha20-Poly1305, lib/protocol/auth.ts). A 2.2
+ * node refuses a 2.0 or 2.1 peer with ERR_VERSION unless allowUnencryptedPeers is set (a rolling
+ * upgrade), and then seals its frames the 2.1 way: authenticated, not encrypted.
  */
-export const PROTOCOL_VERSION = { major: 2, minor: 1 } as const;
+export const PROTOCOL_VERSION = { major: 2, minor: 2 } as const;
 
 /** The first minor version that understands MemberList. */
 export const MEMBER_LIST_MINOR = 1;

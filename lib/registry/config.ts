@@ -49,6 +49,11 @@ export interface PeerConfig {
   secretFile?: string;
   secret?: string;
   metricsListen?: string;
+  /**
+   * Admit peers of protocol 2.0 and 2.1 (commy before frame encryption): their frames are
+   * authenticated but readable on the wire. Default false: they are refused. For a rolling upgrade.
+   */
+  allowUnencryptedPeers?: boolean;
 }
 
 const knownFields = [
@@ -68,6 +73,7 @@ const knownFields = [
   'metricsListen',
   'capacity',
   'global',
+  'allowUnencryptedPeers',
   'readers',
 ] as const;
 
@@ -270,6 +276,11 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     if (typeof o.global !== 'boolean')
       throw new ConfigError('global', `must be true or false, got ${describe(o.global)}`);
     config.global = o.global;
+  }
+  if (o.allowUnencryptedPeers !== undefined) {
+    if (typeof o.allowUnencryptedPeers !== 'boolean')
+      throw new ConfigError('allowUnencryptedPeers', `must be true or false, got ${describe(o.allowUnencryptedPeers)}`);
+    config.allowUnencryptedPeers = o.allowUnencryptedPeers;
   }
   if (o.readers !== undefined) {
     // Resolved when the region is created (the OS knows its groups); an unknown one fails there, naming this field.

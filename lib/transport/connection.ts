@@ -3,7 +3,16 @@
 // timeouts, so a silent, half-open or byte-dripping peer cannot hold it.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { FrameAuth, Keyring, newNonce, proof, proofMatches, type Key, type Transcript } from '../protocol/auth.js';
+import {
+  ENCRYPTION_MINOR,
+  FrameAuth,
+  Keyring,
+  newNonce,
+  proof,
+  proofMatches,
+  type Key,
+  type Transcript,
+} from '../protocol/auth.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import { ErrorCode } from '../errors.js';
 import { ProtocolError, RejectReason } from '../protocol/errors.js';
@@ -30,6 +39,11 @@ export interface ConnectionContext {
   maxFrameBytes: number;
   /** Frame cap until the handshake completes (default `defaults.maxHandshakeFrameBytes`). */
   maxHandshakeFrameBytes?: number;
+  /**
+   * Admit peers of protocol 2.0 and 2.1, whose frames are authenticated but not encrypted (default
+   * false: they are refused with ERR_VERSION). For a rolling upgrade from such a version.
+   */
+  allowUnencryptedPeers?: boolean;
   /** Server side: decides whether a hello'd peer, connected from `remoteHost`, may join; null admits it. */
   admit(hello: Hello, remoteHost: string | undefined): Rejection | null;
 }
@@ -73,6 +87,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private hello: Hello | undefined;
   private key: Key | undefined;
   private auth: FrameAuth | undefined;
+
+  /** Frames are encrypted (the handshake is done and both ends speak 2.2 or later). */
+  get encrypted(): boolean {
+    return this.auth?.encrypted === true;
+  }
   private timer: NodeJS.Timeout;
   /** Bounds how long a half-closed socket may linger to flush its last frame. */
   private lingerTimer: NodeJS.Timeout | undefined;
@@ -266,6 +285,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       throw new ProtocolError(
         ErrorCode.Version,
         `protocol ${v[0]}.${v[1]} is not supported (this node speaks ${PROTOCOL_VERSION.major}.x)`,
+        RejectReason.BadVersion,
+      );
+    if (v[1] < ENCRYPTION_MINOR && !this.ctx.allowUnencryptedPeers)
+      throw new ProtocolError(
+        ErrorCode.Version,
+        `peer speaks protocol ${v[0]}.${v[1]}, which does not encrypt its frames (this node speaks ` +
+          `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}); upgrade it, or set "allowUnencryptedPeers": true ` +
+          'while the cluster is upgraded',
         RejectReason.BadVersion,
       );
   }
