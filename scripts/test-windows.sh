@@ -7,7 +7,8 @@
 #   4. runs the same mocha suites as `npm test` for the region, registry, view,
 #      status, config, the addon loader and the test addon in node.exe, children
 #      forked by node.exe included, once per Node version;
-#   5. a CLI smoke test: two `commy agent`s, `commy status --json` and `commy ls --json`, all node.exe.
+#   5. a CLI smoke test: two `commy agent`s, `commy status --json`, `commy ls --json` and
+#      `commy route --json`, all node.exe.
 # Wine rules: node.exe's stdio never goes to a pipe (files only, printed afterwards),
 # and the script ends with `wineserver -w`. Exit status is non-zero if any suite fails.
 # Usage: bash scripts/test-windows.sh [node versions...]   (default: 20.20.2 22.23.3)
@@ -20,7 +21,7 @@ start=$SECONDS
 NODE_VERSIONS=("$@")
 [ ${#NODE_VERSIONS[@]} -gt 0 ] || NODE_VERSIONS=(20.20.2 22.23.3)
 # The suites that run under Wine: every addon-facing suite plus the pure ones.
-SUITES=(binding config region registry status test-addon view win32-access)
+SUITES=(binding config region registry routing status test-addon view win32-access)
 SUITE_TIMEOUT_S=150 # per Node version; both together stay well under 5 minutes
 
 # shellcheck source=scripts/wine-node.sh
@@ -132,6 +133,17 @@ cli_smoke() {
     node -e 'const l = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).filter((x) => x.cluster === process.argv[2]);
       process.exit(l.map((x) => x.serverId).join() === "a,b" && l.every((x) => x.writer.alive && x.peers.total === 2) ? 0 : 1);' \
       "$WINE_LOGS/ls.out" "$cluster" || ok=0
+    # The owners of a key, from a's region: both nodes, in the order every process computes.
+    rc=0
+    timeout --kill-after=10 60 "$WINE" "$exe" "$main" route --cluster "$cluster" --server a session-42 --replicas 2 --json \
+      <"/dev/null" >"$WINE_LOGS/route.out" 2>"$WINE_LOGS/route.err" || rc=$?
+    printf -- '--- commy route --json exits %s\n' "$rc"
+    cat "$WINE_LOGS/route.out" "$WINE_LOGS/route.err"
+    [ "$rc" -eq 0 ] || ok=0
+    node --input-type=module -e 'import { rankOwners } from "./dist/lib/routing.js"; import { readFileSync } from "node:fs";
+      const got = JSON.parse(readFileSync(process.argv[1], "utf8")).map((o) => o.serverId).join();
+      const want = rankOwners("session-42", [{ serverId: "a", address: "" }, { serverId: "b", address: "" }], 2).map((o) => o.serverId).join();
+      process.exit(got === want ? 0 : 1);' "$WINE_LOGS/route.out" || ok=0
     kill -INT "${pid[a]}"
     rc=0
     wait "${pid[a]}" || rc=$?
