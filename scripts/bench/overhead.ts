@@ -1,6 +1,6 @@
 // Benchmark 4: overhead.
 // (1) Bytes on the wire per heartbeat exchange (ping + pong, framing and the
-//     HMAC tag included), counted on the real sockets by a TCP proxy between
+//     encryption tag included), counted on the real sockets by a TCP proxy between
 //     two nodes that parses the frame headers, and cross-checked with the
 //     nodes' own byte counters in the region.
 // (2) CPU and RSS of a `commy agent` process tracking 0, 8, 32 and 64 peers at
@@ -321,7 +321,7 @@ async function main(): Promise<void> {
       ],
       'lrrrr',
     ),
-    `\nEach frame is the 4-byte length, the type byte, the msgpack body and the 16-byte HMAC tag; no other frame ` +
+    `\nEach frame is the 4-byte length, the type byte, the encrypted msgpack body (as long as the body) and the 16-byte ChaCha20-Poly1305 tag; no other frame ` +
       `crossed in the window (${w.other} others). The nodes' own counters in the region (bytes sent + received by a ` +
       `for b) grew by ${w.counterBytes.toLocaleString('en-US')} bytes in the same window, the proxy saw ` +
       `${w.proxyBytes.toLocaleString('en-US')} (the windows differ by the moment each was read). The handshake ` +

@@ -191,7 +191,7 @@ function targets(results: Map<string, BenchResult>): Target[] {
   if (o) {
     const b = num(o, 'wire.perExchange');
     t.push({
-      target: 'A heartbeat exchange costs ≤ 128 bytes on the wire, auth included',
+      target: 'A heartbeat exchange costs ≤ 128 bytes on the wire, encryption included',
       measured: `${fmt(b)} bytes (ping ≤ ${num(o, 'wire.pingMax')}, pong ≤ ${num(o, 'wire.pongMax')}; TCP/IP headers not counted)`,
       verdict: b <= 128 ? 'met' : 'missed',
     });
