@@ -2,7 +2,7 @@
 // child processes): flags, histograms (hdr-histogram-js), interleaved rounds,
 // machine facts, formatting, and the result file each benchmark hands to
 // run.ts. Nothing here is a test: benchmarks never assert timings.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,4 +254,32 @@ export function table(head: string[], rows: (string | number)[][], align?: strin
 
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
+}
+
+// ---- process accounting --------------------------------------------------------
+
+/**
+ * CPU time of a process in ns: [all its threads, its main (JS) thread], from
+ * the scheduler's own runtime accounting (/proc/<pid>/task/<tid>/schedstat),
+ * which is exact, unlike the 10 ms ticks of /proc/<pid>/stat that charge a
+ * whole tick to a process woken by a timer at the tick.
+ */
+export function cpuNs(pid: number): [number, number] {
+  let all = 0;
+  let main = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      all += ns;
+      if (Number(tid) === pid) main = ns;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return [all, main];
+}
+
+export function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
 }

@@ -8,7 +8,7 @@
 //     loopback. All agents run at once, over the same window, so machine
 //     drift hits them alike.
 // Run: node dist/scripts/bench/overhead.js [--quick]
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { freePort } from '../../harness/loopback.js';
 import { uniqueKey } from '../../harness/names.js';
 import { spawnTracked, stopProcess, type ForkedChild } from '../../harness/processes.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { cliPath, emit, fmt, forkHelper, log, SECRET, startBench, table } from './common.js';
+import { cliPath, cpuNs, emit, fmt, forkHelper, log, rssKiB, SECRET, startBench, table } from './common.js';
 
 const args = startBench();
 const WIRE_INTERVAL_MS = 100;
@@ -157,32 +157,6 @@ async function wireBytes(): Promise<Wire> {
 }
 
 // ---- (2) agent CPU and RSS ----------------------------------------------------
-
-/**
- * CPU time of a process in ns: [all its threads, its main (JS) thread], from
- * the scheduler's own runtime accounting (/proc/<pid>/task/<tid>/schedstat),
- * which is exact, unlike the 10 ms ticks of /proc/<pid>/stat that charge a
- * whole tick to a process woken by a timer at the tick.
- */
-function cpuNs(pid: number): [number, number] {
-  let all = 0;
-  let main = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      all += ns;
-      if (Number(tid) === pid) main = ns;
-    } catch {
-      // the thread exited meanwhile
-    }
-  }
-  return [all, main];
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
 
 interface AgentRun {
   peers: number;

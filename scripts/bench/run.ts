@@ -24,6 +24,7 @@ const BENCHES = [
   { name: 'notify', file: 'notify.js' },
   { name: 'join', file: 'join.js' },
   { name: 'route', file: 'route.js' },
+  { name: 'mesh', file: 'mesh.js' },
 ].filter((b) => !only || only.includes(b.name));
 
 function loadavg(): number {
@@ -238,6 +239,22 @@ function targets(results: Map<string, BenchResult>): Target[] {
       target: 'A node given one seed knows the whole cluster within a few (≤ 3) heartbeat intervals (1 s)',
       measured: `join p50 ${fmt(num(j, 'n3.join.p50ms'))} / ${fmt(num(j, 'n6.join.p50ms'))} / ${fmt(num(j, 'n12.join.p50ms'))} ms for 3 / 6 / 12 agents; worst ${fmt(worst)} ms`,
       verdict: worst <= 3000 ? 'met' : 'missed',
+    });
+  }
+  const mh = results.get('mesh')?.headline;
+  if (mh) {
+    const sizes = [8, 32, 64, 128].filter((k) => mh[`n${k}.suspicions`] !== undefined);
+    const bad = sizes.filter((k) => num(mh, `n${k}.suspicions`) > 0 || mh[`n${k}.converged`] !== true);
+    t.push({
+      target: 'A full mesh of 128 at 1 s has no false suspicion',
+      measured: sizes
+        .map(
+          (k) =>
+            `N = ${k}: ${num(mh, `n${k}.suspicions`)} false suspicions, ${fmt(num(mh, `n${k}.cpuPct`))}% of a core per node` +
+            (mh[`n${k}.converged`] === true ? '' : ' (the mesh never formed)'),
+        )
+        .join('; '),
+      verdict: bad.length === 0 && sizes.includes(128) ? 'met' : 'missed',
     });
   }
   const rt = results.get('route')?.headline;
