@@ -1,14 +1,14 @@
-// Heartbeat timing and failure detection. Each tick pings connected peers and
-// gives every peer silent for longer than heartbeatTimeoutMs one missed
-// heartbeat, unless this node's own tick fired late (an event-loop stall):
-// then the window is not the peers' fault and counts no misses.
+// Heartbeat timing. Each tick pings connected peers and gives every peer the
+// failure detector calls overdue one missed heartbeat, unless this node's own
+// tick fired late (an event-loop stall): then the window is not the peers'
+// fault and counts no misses.
 
 export interface HeartbeatHooks {
   peers(): string[];
   connected(id: string): boolean;
   sendPing(id: string): void;
-  /** Milliseconds since the peer was last heard from. */
-  silenceMs(id: string): number;
+  /** The failure detector's verdict: has the peer been silent too long? */
+  overdue(id: string): boolean;
   markMissed(id: string): void;
   /** Publishes how late this tick fired; `stalled` when misses were skipped. */
   publishLag(lagMs: number, stalled: boolean): void;
@@ -18,16 +18,14 @@ export interface HeartbeatHooks {
 
 export class HeartbeatMonitor {
   readonly intervalMs: number;
-  readonly timeoutMs: number;
   private readonly hooks: HeartbeatHooks;
   private timer: NodeJS.Timeout | undefined;
   private expectedAt = 0;
   /** Ticks whose misses were skipped because this node stalled. */
   stalledTicks = 0;
 
-  constructor(intervalMs: number, timeoutMs: number, hooks: HeartbeatHooks) {
+  constructor(intervalMs: number, hooks: HeartbeatHooks) {
     this.intervalMs = intervalMs;
-    this.timeoutMs = timeoutMs;
     this.hooks = hooks;
   }
 
@@ -51,7 +49,7 @@ export class HeartbeatMonitor {
     this.hooks.publishLag(lagMs, stalled);
     for (const id of this.hooks.peers()) {
       if (this.hooks.connected(id)) this.hooks.sendPing(id);
-      if (!stalled && this.hooks.silenceMs(id) > this.timeoutMs) this.hooks.markMissed(id);
+      if (!stalled && this.hooks.overdue(id)) this.hooks.markMissed(id);
     }
     this.hooks.afterTick?.();
     if (!this.timer) return; // stopped by a hook

@@ -242,11 +242,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       admit: (hello, remoteHost) => this.admit(hello, remoteHost),
     };
     this.server = createServer((socket) => this.accept(socket));
-    this.heartbeat = new HeartbeatMonitor(config.heartbeatIntervalMs, config.heartbeatTimeoutMs, {
+    this.heartbeat = new HeartbeatMonitor(config.heartbeatIntervalMs, {
       peers: () => this.registry.getAllPeers().map((p) => p.serverId),
       connected: (id) => this.active.has(id),
       sendPing: (id) => this.sendPing(id),
-      silenceMs: (id) => this.registry.timeSinceHeartbeat(id),
+      overdue: (id) => this.registry.isOverdue(id),
       markMissed: (id) => this.registry.markHeartbeatMissed(id),
       publishLag: (lagMs) =>
         this.registry.updateHeader((h) => ({

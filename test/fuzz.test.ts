@@ -888,11 +888,11 @@ describe('fuzz (fast-check)', () => {
             try {
               let lastHeard = Date.now();
               const ticks: { at: number; lag: number; stalled: boolean; missed: boolean }[] = [];
-              const m = new HeartbeatMonitor(intervalMs, timeoutMs, {
+              const m = new HeartbeatMonitor(intervalMs, {
                 peers: () => ['p'],
                 connected: () => true,
                 sendPing: () => undefined,
-                silenceMs: () => Date.now() - lastHeard,
+                overdue: () => Date.now() - lastHeard > timeoutMs,
                 markMissed: () => (ticks[ticks.length - 1].missed = true),
                 publishLag: (lag, stalled) => ticks.push({ at: Date.now(), lag, stalled, missed: false }),
               });

@@ -334,6 +334,11 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return this.now() - (c.lastSeenMs(0) || c.statusChangedMs(0));
   }
 
+  /** The failure detector: true once the peer has been silent for longer than heartbeatTimeoutMs. */
+  isOverdue(id: string): boolean {
+    return this.timeSinceHeartbeat(id) > this.config.heartbeatTimeoutMs;
+  }
+
   /** Publishes "stopped" and releases the region. Idempotent. */
   close(opts: { unlink?: boolean } = {}): void {
     if (this.touchTimer) clearInterval(this.touchTimer);
