@@ -20,6 +20,8 @@ export {
   type Inspection,
   type PeerDetails,
   type NodeDetails,
+  type ArrivalStats,
+  type DetectorSettings,
   type ViewKey,
   type WaitOptions,
 } from './view.js';
@@ -43,6 +45,7 @@ export {
   type Thresholds,
 } from './status.js';
 export { parseConfig, loadConfig, type PeerConfig, type StaticPeer } from './registry/config.js';
+export { phi, phiDefaults, type PhiDetectorSettings, type DetectorConfig } from './detector.js';
 export { type DiscoveryConfig, type DnsDiscovery, type EtcdDiscovery } from './registry/discovery-config.js';
 export {
   CommyError,

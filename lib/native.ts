@@ -20,7 +20,13 @@ export type HeaderDataField =
   | 'discoveryMembers'
   | 'discoveryRefreshMs'
   | 'discoveryError'
-  | 'advertise';
+  | 'advertise'
+  | 'detectorKind'
+  | 'phiWindowSize'
+  | 'phiThreshold'
+  | 'phiDownThreshold'
+  | 'phiMinStdDevMs'
+  | 'phiAcceptablePauseMs';
 
 export type SlotDataField =
   | 'state'
@@ -38,7 +44,10 @@ export type SlotDataField =
   | 'address'
   | 'lastError'
   | 'metadataLength'
-  | 'metadata';
+  | 'metadata'
+  | 'phiMeanMs'
+  | 'phiStdDevMs'
+  | 'phiSamples';
 
 /**
  * How a native change wait ended: the status sequence moved ("changed"), the timeout passed, the

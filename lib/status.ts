@@ -45,6 +45,16 @@ export function onHeartbeatMissed(p: PeerHealth, t: Thresholds): PeerHealth {
   return { status, missedHeartbeats };
 }
 
+/**
+ * One more missed heartbeat under the φ detector: the count still counts silent ticks, the status is
+ * the one φ implies (`byPhi`, from lib/detector.ts statusForPhi), never lower than the current one
+ * (φ only grows while the peer is silent; a down peer stays down until heard from).
+ */
+export function onHeartbeatMissedPhi(p: PeerHealth, byPhi: PeerStatus): PeerHealth {
+  const rank = (s: PeerStatus) => statusCodes.indexOf(s);
+  return { status: rank(byPhi) > rank(p.status) ? byPhi : p.status, missedHeartbeats: p.missedHeartbeats + 1 };
+}
+
 /** Any heartbeat returns a peer to healthy and resets the count. */
 export function onHeartbeatReceived(): PeerHealth {
   return { status: PeerStatus.Healthy, missedHeartbeats: 0 };

@@ -11,6 +11,7 @@ import {
   type WriterLiveness,
 } from './region/index.js';
 import { decodeMetadata } from './region/metadata.js';
+import { detectorKindCodes, phi, type PhiDetectorSettings } from './detector.js';
 import { defaults } from './defaults.js';
 import { CommyError, ErrorCode, invalidArg } from './errors.js';
 import { transitionsBetween, type PeerTransition } from './transitions.js';
@@ -97,13 +98,37 @@ export interface PeerDetails extends PeerSnapshot {
   statusReason: string;
   statusChangedMs: number | null;
   metadata: Record<string, string>;
+  /**
+   * The peer's current φ under the φ accrual detector, computed at this read from the silence since
+   * its last frame and its window's mean and deviation (docs/RELIABILITY.md, "Failure detectors");
+   * null under the fixed detector.
+   */
+  phi: number | null;
+  /** The φ detector's window of the peer's inter-arrival times; null under the fixed detector. */
+  arrivals: ArrivalStats | null;
 }
+
+/** A peer's window of heartbeat inter-arrival times, as the φ detector published it. */
+export interface ArrivalStats {
+  meanMs: number;
+  stdDevMs: number;
+  /** Real samples in the window; the two seed samples of the bootstrap are not counted. */
+  samples: number;
+}
+
+/**
+ * The node's failure detector: `{ kind: "fixed" }` (suspectAfter and downAfter in the snapshot's
+ * config apply) or the φ accrual detector's settings.
+ */
+export type DetectorSettings = { kind: 'fixed' } | PhiDetectorSettings;
 
 export interface NodeDetails {
   writer: WriterLiveness;
   eventLoopLagMs: number;
   maxEventLoopLagMs: number;
   rejectedFrames: Record<string, number>;
+  /** The failure detector the node runs. */
+  detector: DetectorSettings;
 }
 
 export interface Inspection {
@@ -172,9 +197,30 @@ function peerOf(image: RegionImage, r: number): PeerSnapshot {
   };
 }
 
+/** The detector of an image's header (read with the writer part); a region of an older writer is fixed. */
+function detectorOf(image: RegionImage): DetectorSettings {
+  if (image.headerU32(HD.detectorKind) !== detectorKindCodes.phi) return { kind: 'fixed' };
+  return {
+    kind: 'phi',
+    threshold: image.headerF64(HD.phiThreshold),
+    downThreshold: image.headerF64(HD.phiDownThreshold),
+    windowSize: image.headerU32(HD.phiWindowSize),
+    minStdDevMs: image.headerF64(HD.phiMinStdDevMs),
+    acceptablePauseMs: image.headerF64(HD.phiAcceptablePauseMs),
+  };
+}
+
 /** Record r of a detail image with everything the region holds about the peer. */
-function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot): PeerDetails {
+function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot, detector: DetectorSettings): PeerDetails {
   const rtt = image.rttMicros(r);
+  let current: number | null = null;
+  let arrivals: ArrivalStats | null = null;
+  if (detector.kind === 'phi') {
+    arrivals = { meanMs: image.phiMeanMs(r), stdDevMs: image.phiStdDevMs(r), samples: image.phiSamples(r) };
+    // Silence as the writer measures it: since the last frame, or since the peer was added if never heard.
+    const since = image.lastSeenMs(r) || image.statusChangedMs(r);
+    current = phi(Math.max(0, image.nowMs - since), arrivals.meanMs, arrivals.stdDevMs, detector);
+  }
   return {
     ...peer,
     rttMs: rtt === RTT_UNKNOWN ? null : rtt / 1000,
@@ -184,6 +230,8 @@ function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot): PeerDetai
     statusReason: image.statusReason(r),
     statusChangedMs: image.statusChangedMs(r) || null,
     metadata: decodeMetadata(image.metadata(r)),
+    phi: current,
+    arrivals,
   };
 }
 
@@ -313,9 +361,10 @@ export class ClusterView {
     const n = image.count;
     const peers = new Array<PeerSnapshot>(n);
     const details = new Array<PeerDetails>(n);
+    const detector = detectorOf(image);
     for (let r = 0; r < n; r++) {
       peers[r] = peerOf(image, r);
-      details[r] = detailsOf(image, r, peers[r]);
+      details[r] = detailsOf(image, r, peers[r], detector);
     }
     const h = image.header();
     return {
@@ -326,6 +375,7 @@ export class ClusterView {
         eventLoopLagMs: h.eventLoopLagMs,
         maxEventLoopLagMs: h.maxEventLoopLagMs,
         rejectedFrames: Object.fromEntries(rejectReasonNames.map((name, i) => [name, h.rejectedFrames[i] ?? 0])),
+        detector,
       },
     };
   }

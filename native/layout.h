@@ -54,21 +54,27 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 // so adding a field is one line here plus its codec in lib/region/.
 //
 // Seqlocked header data (node-level facts); offsets relative to header::kData.
-#define COMMY_HEADER_DATA_FIELDS(X)                                                         \
-  X(Listen, listen, 0, 64)                           /* char[64], NUL-padded */             \
-  X(HeartbeatIntervalMs, heartbeatIntervalMs, 64, 4) /* u32 */                              \
-  X(HeartbeatTimeoutMs, heartbeatTimeoutMs, 68, 4)   /* u32 */                              \
-  X(SuspectAfter, suspectAfter, 72, 4)               /* u32 */                              \
-  X(DownAfter, downAfter, 76, 4)                     /* u32 */                              \
-  X(EventLoopLagMs, eventLoopLagMs, 80, 8)           /* f64, last measured tick lag */      \
-  X(MaxEventLoopLagMs, maxEventLoopLagMs, 88, 8)     /* f64 */                              \
-  X(RejectedFrames, rejectedFrames, 96, 64)          /* u64[kRejectedReasons], by reason */ \
-  X(DiscoveryProviders, discoveryProviders, 160, 4)  /* u32, 0 = seeds only */              \
-  X(DiscoveryUp, discoveryUp, 164, 4)                /* u32, 1 = every provider answers */  \
-  X(DiscoveryMembers, discoveryMembers, 168, 4)      /* u32, members the providers list */  \
-  X(DiscoveryRefreshMs, discoveryRefreshMs, 176, 8)  /* f64 wall clock, 0 = never */        \
-  X(DiscoveryError, discoveryError, 184, 96)         /* char[96], why a provider is down */ \
-  X(Advertise, advertise, 280, 64)                   /* char[64], the address peers dial */
+#define COMMY_HEADER_DATA_FIELDS(X)                                                            \
+  X(Listen, listen, 0, 64)                              /* char[64], NUL-padded */             \
+  X(HeartbeatIntervalMs, heartbeatIntervalMs, 64, 4)    /* u32 */                              \
+  X(HeartbeatTimeoutMs, heartbeatTimeoutMs, 68, 4)      /* u32 */                              \
+  X(SuspectAfter, suspectAfter, 72, 4)                  /* u32 */                              \
+  X(DownAfter, downAfter, 76, 4)                        /* u32 */                              \
+  X(EventLoopLagMs, eventLoopLagMs, 80, 8)              /* f64, last measured tick lag */      \
+  X(MaxEventLoopLagMs, maxEventLoopLagMs, 88, 8)        /* f64 */                              \
+  X(RejectedFrames, rejectedFrames, 96, 64)             /* u64[kRejectedReasons], by reason */ \
+  X(DiscoveryProviders, discoveryProviders, 160, 4)     /* u32, 0 = seeds only */              \
+  X(DiscoveryUp, discoveryUp, 164, 4)                   /* u32, 1 = every provider answers */  \
+  X(DiscoveryMembers, discoveryMembers, 168, 4)         /* u32, members the providers list */  \
+  X(DiscoveryRefreshMs, discoveryRefreshMs, 176, 8)     /* f64 wall clock, 0 = never */        \
+  X(DiscoveryError, discoveryError, 184, 96)            /* char[96], why a provider is down */ \
+  X(Advertise, advertise, 280, 64)                      /* char[64], the address peers dial */ \
+  X(DetectorKind, detectorKind, 344, 4)                 /* u32, 0 = fixed, 1 = phi */          \
+  X(PhiWindowSize, phiWindowSize, 348, 4)               /* u32, samples per peer */            \
+  X(PhiThreshold, phiThreshold, 352, 8)                 /* f64, Suspected at this phi */       \
+  X(PhiDownThreshold, phiDownThreshold, 360, 8)         /* f64, Down at this phi */            \
+  X(PhiMinStdDevMs, phiMinStdDevMs, 368, 8)             /* f64, floor of the deviation */      \
+  X(PhiAcceptablePauseMs, phiAcceptablePauseMs, 376, 8) /* f64, added to the mean */
 
 // Seqlocked slot data (one peer); offsets relative to slot::kData. The order
 // is the read path's split: numbers first (copied on every read), then the
@@ -89,7 +95,10 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
   X(Address, address, 152, 64)                 /* char[64] */                                 \
   X(LastError, lastError, 216, 96)             /* char[96] */                                 \
   X(MetadataLength, metadataLength, 312, 4)    /* u32 */                                      \
-  X(Metadata, metadata, 320, 512)              /* u8[512], JSON (lib/region/metadata.ts) */
+  X(Metadata, metadata, 320, 512)              /* u8[512], JSON (lib/region/metadata.ts) */   \
+  X(PhiMeanMs, phiMeanMs, 832, 8)              /* f64, mean inter-arrival (phi detector) */   \
+  X(PhiStdDevMs, phiStdDevMs, 840, 8)          /* f64, its standard deviation */              \
+  X(PhiSamples, phiSamples, 848, 4)            /* u32, real samples in the window */
 
 #define COMMY_FIELD_CONSTANTS(C, js, offset, bytes) \
   constexpr size_t k##C = offset;                   \
@@ -98,14 +107,14 @@ constexpr size_t kSize = 1024;  // minimum headerSize a v1 reader accepts
 namespace header_data {
 COMMY_HEADER_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
 constexpr size_t kRejectedReasons = kRejectedFramesBytes / 8;
-constexpr size_t kEnd = kAdvertise + kAdvertiseBytes;
+constexpr size_t kEnd = kPhiAcceptablePauseMs + kPhiAcceptablePauseMsBytes;
 }  // namespace header_data
 
 namespace slot_data {
 COMMY_SLOT_DATA_FIELDS(COMMY_FIELD_CONSTANTS)
 constexpr size_t kNumbersEnd = kStatusReason;             // fixed-size fields, no strings
 constexpr size_t kSummaryEnd = kAddress + kAddressBytes;  // what a snapshot shows
-constexpr size_t kEnd = kMetadata + kMetadataBytes;
+constexpr size_t kEnd = kPhiSamples + kPhiSamplesBytes;
 constexpr uint32_t kRttUnknown = 0xFFFFFFFFu;
 }  // namespace slot_data
 

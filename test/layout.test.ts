@@ -89,6 +89,9 @@ describe('layout: one source per fact', () => {
         address: '[::1]:7102',
         lastError: 'ECONNREFUSED é',
         metadata: Buffer.from('{"zone":"b"}'),
+        phiMeanMs: 1003.25,
+        phiStdDevMs: 41.5,
+        phiSamples: 99,
       };
       w.writeSlot(1, slot);
       w.addBytesSent(1, 123);
@@ -120,6 +123,12 @@ describe('layout: one source per fact', () => {
         discoveryMembers: 12,
         discoveryRefreshMs: 1_764_150_000_123.5,
         discoveryError: 'etcd http://10.0.0.1:2379: UNAVAILABLE ü',
+        detectorKind: 1,
+        phiWindowSize: 100,
+        phiThreshold: 8.5,
+        phiDownThreshold: 42.5,
+        phiMinStdDevMs: 62.5,
+        phiAcceptablePauseMs: 250.25,
       };
       w.writeHeader(header);
       expect(r.header()).to.deep.equal(header);

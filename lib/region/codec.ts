@@ -21,11 +21,20 @@ export interface SlotFields {
   address: string;
   lastError: string;
   metadata: Buffer;
+  /** φ detector: mean inter-arrival time of the peer's window, in ms (0 under the fixed detector; 0 when omitted). */
+  phiMeanMs?: number;
+  /** φ detector: the window's standard deviation, in ms. */
+  phiStdDevMs?: number;
+  /** φ detector: real samples in the window (the two seeds not counted). */
+  phiSamples?: number;
 }
 
 /** A slot as read back: its index, its fields and the lock-free byte counters. */
 export interface SlotRecord extends SlotFields {
   index: number;
+  phiMeanMs: number;
+  phiStdDevMs: number;
+  phiSamples: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -50,6 +59,14 @@ export interface HeaderFields {
   discoveryError: string;
   /** The address the node announces to its peers ("" from a writer that predates the field: use listen). */
   advertise: string;
+  /** The failure detector: 0 = fixed (also in a region of an older writer), 1 = phi. 0 when omitted. */
+  detectorKind?: number;
+  /** φ detector settings (0 under the fixed detector). */
+  phiWindowSize?: number;
+  phiThreshold?: number;
+  phiDownThreshold?: number;
+  phiMinStdDevMs?: number;
+  phiAcceptablePauseMs?: number;
 }
 
 export function emptySlot(): SlotFields {
@@ -69,6 +86,9 @@ export function emptySlot(): SlotFields {
     address: '',
     lastError: '',
     metadata: Buffer.alloc(0),
+    phiMeanMs: 0,
+    phiStdDevMs: 0,
+    phiSamples: 0,
   };
 }
 
@@ -88,6 +108,12 @@ export function emptyHeader(): HeaderFields {
     discoveryRefreshMs: 0,
     discoveryError: '',
     advertise: '',
+    detectorKind: 0,
+    phiWindowSize: 0,
+    phiThreshold: 0,
+    phiDownThreshold: 0,
+    phiMinStdDevMs: 0,
+    phiAcceptablePauseMs: 0,
   };
 }
 
@@ -137,6 +163,9 @@ export function encodeSlot(f: SlotFields, buf: Buffer): Buffer {
   writeString(buf, S.lastError, S.lastErrorBytes, f.lastError);
   buf.writeUInt32LE(f.metadata.length, S.metadataLength);
   f.metadata.copy(buf, S.metadata);
+  buf.writeDoubleLE(f.phiMeanMs ?? 0, S.phiMeanMs);
+  buf.writeDoubleLE(f.phiStdDevMs ?? 0, S.phiStdDevMs);
+  buf.writeUInt32LE(f.phiSamples ?? 0, S.phiSamples);
   return buf;
 }
 
@@ -158,5 +187,11 @@ export function encodeHeader(h: HeaderFields, buf: Buffer): Buffer {
   buf.writeDoubleLE(h.discoveryRefreshMs, H.discoveryRefreshMs);
   writeString(buf, H.discoveryError, H.discoveryErrorBytes, h.discoveryError);
   writeString(buf, H.advertise, H.advertiseBytes, h.advertise);
+  buf.writeUInt32LE(h.detectorKind ?? 0, H.detectorKind);
+  buf.writeUInt32LE(h.phiWindowSize ?? 0, H.phiWindowSize);
+  buf.writeDoubleLE(h.phiThreshold ?? 0, H.phiThreshold);
+  buf.writeDoubleLE(h.phiDownThreshold ?? 0, H.phiDownThreshold);
+  buf.writeDoubleLE(h.phiMinStdDevMs ?? 0, H.phiMinStdDevMs);
+  buf.writeDoubleLE(h.phiAcceptablePauseMs ?? 0, H.phiAcceptablePauseMs);
   return buf;
 }

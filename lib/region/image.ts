@@ -134,7 +134,17 @@ export class RegionImage {
       discoveryRefreshMs: this.dv.getFloat64(at + H.discoveryRefreshMs, true),
       discoveryError: readString(this.buf, at + H.discoveryError, H.discoveryErrorBytes),
       advertise: this.advertise,
+      detectorKind: this.dv.getUint32(at + H.detectorKind, true),
+      phiWindowSize: this.dv.getUint32(at + H.phiWindowSize, true),
+      phiThreshold: this.dv.getFloat64(at + H.phiThreshold, true),
+      phiDownThreshold: this.dv.getFloat64(at + H.phiDownThreshold, true),
+      phiMinStdDevMs: this.dv.getFloat64(at + H.phiMinStdDevMs, true),
+      phiAcceptablePauseMs: this.dv.getFloat64(at + H.phiAcceptablePauseMs, true),
     };
+  }
+  /** A header f64 field (after a read with the writer part). */
+  headerF64(offset: number): number {
+    return this.dv.getFloat64(I.headerData + offset, true);
   }
 
   // ---- records ----
@@ -239,6 +249,16 @@ export class RegionImage {
     const from = this.data(r, S.metadata);
     return Buffer.from(this.buf.subarray(from, from + len));
   }
+  /** φ detector statistics of the peer's window (detail images). */
+  phiMeanMs(r: number): number {
+    return this.dv.getFloat64(this.detailData(r, S.phiMeanMs), true);
+  }
+  phiStdDevMs(r: number): number {
+    return this.dv.getFloat64(this.detailData(r, S.phiStdDevMs), true);
+  }
+  phiSamples(r: number): number {
+    return this.dv.getUint32(this.detailData(r, S.phiSamples), true);
+  }
   bytesSent(r: number): number {
     return readU64(this.dv, this.at(r) + R.bytesSent);
   }
@@ -274,6 +294,9 @@ export class RegionImage {
       address: this.addresses[slot],
       lastError: this.lastError(r),
       metadata: this.metadata(r),
+      phiMeanMs: this.phiMeanMs(r),
+      phiStdDevMs: this.phiStdDevMs(r),
+      phiSamples: this.phiSamples(r),
       bytesSent: this.bytesSent(r),
       bytesReceived: this.bytesReceived(r),
     };

@@ -6,6 +6,7 @@ import { defaults } from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { maxIdLength } from '../region/layout.js';
 import { parseDiscovery, type DiscoveryConfig } from './discovery-config.js';
+import { phiDefaults, type PhiDetectorSettings } from '../detector.js';
 
 export interface StaticPeer {
   /** Undefined for a plain "host:port" peer until the handshake tells its id. */
@@ -36,6 +37,11 @@ export interface PeerConfig {
   heartbeatTimeoutMs: number;
   suspectAfter: number;
   downAfter: number;
+  /**
+   * The φ accrual failure detector's settings, all resolved; unset (the default, and `{ kind: "fixed" }`):
+   * the fixed rule, Suspected after suspectAfter and Down after downAfter missed heartbeats.
+   */
+  detector?: PhiDetectorSettings;
   /** Region slots; bounds how many peers can be tracked. */
   capacity: number;
   /** Windows: create the region in Global\ instead of Local\. */
@@ -70,6 +76,7 @@ const knownFields = [
   'heartbeatTimeoutMs',
   'suspectAfter',
   'downAfter',
+  'detector',
   'metricsListen',
   'capacity',
   'global',
@@ -183,6 +190,63 @@ function parsePeer(entry: unknown, field: string): StaticPeer {
   throw new ConfigError(field, `must be "id@host:port", "host:port" or {serverId, address}, got ${describe(entry)}`);
 }
 
+const phiFields = ['threshold', 'downThreshold', 'windowSize', 'minStdDevMs', 'acceptablePauseMs'] as const;
+
+/** A finite number in [min, max] (`above`: strictly greater than min). */
+function real(value: unknown, field: string, min: number, max: number, above = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new ConfigError(field, `must be a number, got ${describe(value)}`);
+  if (above ? value <= min : value < min)
+    throw new ConfigError(field, `must be ${above ? 'greater than' : 'at least'} ${min}, got ${value}`);
+  if (value > max) throw new ConfigError(field, `must be at most ${max}, got ${value}`);
+  return value;
+}
+
+/** The `detector` section: undefined for the fixed rule, else the φ settings with defaults filled in. */
+function parseDetector(value: unknown, heartbeatIntervalMs: number): PhiDetectorSettings | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError('detector', `must be an object such as {"kind": "phi"}, got ${describe(value)}`);
+  const o = value as Record<string, unknown>;
+  if (o.kind !== 'fixed' && o.kind !== 'phi')
+    throw new ConfigError(
+      'detector.kind',
+      `must be "fixed" or "phi", got ${o.kind === undefined ? 'nothing' : describe(o.kind)}`,
+    );
+  for (const k of Object.keys(o)) {
+    if (k === 'kind') continue;
+    if (!(phiFields as readonly string[]).includes(k))
+      throw new ConfigError(`detector.${k}`, `unknown field (the phi detector has ${phiFields.join(', ')})`);
+    if (o.kind === 'fixed')
+      throw new ConfigError(
+        `detector.${k}`,
+        'applies to kind "phi" only (the fixed rule uses suspectAfter and downAfter)',
+      );
+  }
+  if (o.kind === 'fixed') return undefined;
+  const threshold =
+    o.threshold === undefined ? phiDefaults.threshold : real(o.threshold, 'detector.threshold', 0, 1000, true);
+  const downThreshold =
+    o.downThreshold === undefined
+      ? phiDefaults.downFactor * threshold
+      : real(o.downThreshold, 'detector.downThreshold', 0, 10_000, true);
+  if (downThreshold <= threshold)
+    throw new ConfigError(
+      'detector.downThreshold',
+      `must be greater than threshold (${threshold}), got ${downThreshold}`,
+    );
+  const windowSize =
+    o.windowSize === undefined ? phiDefaults.windowSize : integer(o.windowSize, 'detector.windowSize', 2, 10_000);
+  const minStdDevMs =
+    o.minStdDevMs === undefined
+      ? heartbeatIntervalMs / phiDefaults.minStdDevDivisor
+      : real(o.minStdDevMs, 'detector.minStdDevMs', 0, 3_600_000, true);
+  const acceptablePauseMs =
+    o.acceptablePauseMs === undefined
+      ? heartbeatIntervalMs * phiDefaults.acceptablePauseIntervals
+      : real(o.acceptablePauseMs, 'detector.acceptablePauseMs', 0, 3_600_000);
+  return { kind: 'phi', threshold, downThreshold, windowSize, minStdDevMs, acceptablePauseMs };
+}
+
 /**
  * Validates a parsed JSON config (or a JSON string). `baseDir` resolves a
  * relative secretFile. Throws ConfigError naming the first bad field.
@@ -269,6 +333,10 @@ export function parseConfig(input: unknown, opts: { baseDir?: string } = {}): Pe
     capacity,
     global: false,
   };
+  if (o.detector !== undefined) {
+    const detector = parseDetector(o.detector, heartbeatIntervalMs);
+    if (detector) config.detector = detector;
+  }
   if (o.discovery !== undefined) config.discovery = parseDiscovery(o.discovery, opts.baseDir ?? process.cwd());
   if (o.reapAfterMs !== undefined)
     config.reapAfterMs = checkTimerMs(o.reapAfterMs, 'reapAfterMs', (f, m) => new ConfigError(f, m));

@@ -22,12 +22,14 @@ import {
   connectionFromCode,
   connectionToCode,
   onHeartbeatMissed,
+  onHeartbeatMissedPhi,
   onHeartbeatReceived,
   statusFromCode,
   statusToCode,
   type ClusterStatus,
 } from '../status.js';
 import { PeerInfo } from './peer-info.js';
+import { ArrivalWindow, detectorKindCodes, phi, statusForPhi, type PhiDetectorSettings } from '../detector.js';
 
 export interface PeerStatusChange {
   serverId: string;
@@ -73,12 +75,20 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   private free: number[] = [];
   private readonly now: () => number;
   private touchTimer: NodeJS.Timeout | undefined;
+  /** The φ detector's settings; undefined under the fixed rule. */
+  private readonly detector: PhiDetectorSettings | undefined;
+  /**
+   * φ detector: each peer's window of inter-arrival times, by slot index. The one piece of peer state
+   * kept outside the region (a window does not fit a slot); its mean and deviation are published there.
+   */
+  private readonly windows = new Map<number, ArrivalWindow>();
 
   constructor(config: PeerConfig, opts: RegistryOptions = {}) {
     super();
     this.config = config;
     this.region = opts.region;
     this.now = opts.now ?? (() => Date.now());
+    this.detector = config.detector;
   }
 
   /** Creates (or takes over) the region, publishes the config and registers the static peers. */
@@ -95,7 +105,18 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       heartbeatTimeoutMs: c.heartbeatTimeoutMs,
       suspectAfter: c.suspectAfter,
       downAfter: c.downAfter,
+      ...(c.detector
+        ? {
+            detectorKind: detectorKindCodes.phi,
+            phiWindowSize: c.detector.windowSize,
+            phiThreshold: c.detector.threshold,
+            phiDownThreshold: c.detector.downThreshold,
+            phiMinStdDevMs: c.detector.minStdDevMs,
+            phiAcceptablePauseMs: c.detector.acceptablePauseMs,
+          }
+        : {}),
     });
+    this.windows.clear();
     for (const p of c.staticPeers) this.addPeer(p);
     // Readers turn this into writer.heartbeatAgeMs.
     this.touchTimer = setInterval(() => this.region?.touch(), Math.min(1000, c.heartbeatIntervalMs));
@@ -160,6 +181,8 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
       throw new CommyError(ErrorCode.RegionFull, `all ${this.writer.capacity} slots are in use; raise "capacity"`);
     const previous = this.writer.readSlot(index);
     this.writer.resetCounters(index);
+    const window = this.detector && new ArrivalWindow(this.detector.windowSize, this.config.heartbeatIntervalMs);
+    if (window) this.windows.set(index, window);
     this.writer.writeSlot(
       index,
       {
@@ -172,6 +195,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
         statusReason: 'added',
         serverId: id,
         address: peer.address,
+        ...(window ? { phiMeanMs: window.meanMs, phiStdDevMs: window.stdDevMs, phiSamples: 0 } : {}),
       },
       true,
     );
@@ -185,6 +209,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     const index = this.indexOf(id);
     const s = this.writer.readSlot(index);
     this.writer.writeSlot(index, { ...emptySlot(), generation: s.generation + 1 }, true);
+    this.windows.delete(index);
     this.slotOf.delete(id);
     this.free.push(index);
     this.emit('peerRemoved', { serverId: id, address: s.address });
@@ -225,14 +250,20 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
 
   markHeartbeatReceived(id: string): void {
     const now = this.now();
+    const window = this.detector && this.windows.get(this.indexOf(id));
     const { before, after } = this.update(id, (s) => {
       const next = onHeartbeatReceived();
       const status = statusToCode(next.status);
+      // The silence of a peer that was down measures the outage, not its heartbeat rhythm: no sample.
+      const sampled = window?.arrival(now, s.status !== statusToCode(PeerStatus.Down)) === true;
       return {
         status,
         missedHeartbeats: next.missedHeartbeats,
         lastSeenMs: now,
         ...(status !== s.status ? { statusChangedMs: now, statusReason: 'heartbeat' } : {}),
+        ...(window && sampled
+          ? { phiMeanMs: window.meanMs, phiStdDevMs: window.stdDevMs, phiSamples: window.realSamples }
+          : {}),
       };
     });
     this.emitIfChanged(before, after, 'heartbeat');
@@ -240,8 +271,10 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
 
   markHeartbeatMissed(id: string): void {
     const t = this.config;
+    const d = this.detector;
     const { before, after } = this.update(id, (s) => {
-      const next = onHeartbeatMissed({ status: statusFromCode(s.status), missedHeartbeats: s.missedHeartbeats }, t);
+      const health = { status: statusFromCode(s.status), missedHeartbeats: s.missedHeartbeats };
+      const next = d ? onHeartbeatMissedPhi(health, statusForPhi(this.phiOfSlot(s), d)) : onHeartbeatMissed(health, t);
       const changed = statusToCode(next.status) !== s.status;
       return {
         missedHeartbeats: next.missedHeartbeats,
@@ -334,9 +367,33 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return this.now() - (c.lastSeenMs(0) || c.statusChangedMs(0));
   }
 
-  /** The failure detector: true once the peer has been silent for longer than heartbeatTimeoutMs. */
-  isOverdue(id: string): boolean {
-    return this.timeSinceHeartbeat(id) > this.config.heartbeatTimeoutMs;
+  /**
+   * The failure detector: true once the peer has been silent for longer than heartbeatTimeoutMs (a
+   * missed heartbeat, counted in missedHeartbeats), or, under the φ detector, once its φ reaches the
+   * threshold. `lateMs`: the tick runs this late, so the silence judged is the one of `lateMs` ago.
+   */
+  isOverdue(id: string, lateMs = 0): boolean {
+    const silentMs = this.timeSinceHeartbeat(id) - lateMs;
+    if (silentMs > this.config.heartbeatTimeoutMs) return true;
+    const d = this.detector;
+    if (!d) return false;
+    const w = this.windows.get(this.indexOf(id));
+    return w !== undefined && phi(silentMs, w.meanMs, w.stdDevMs, d) >= d.threshold;
+  }
+
+  /** The peer's current φ (its silence judged against its window); null under the fixed detector. */
+  phiOf(id: string): number | null {
+    const d = this.detector;
+    const w = d && this.windows.get(this.indexOf(id));
+    return w ? phi(this.timeSinceHeartbeat(id), w.meanMs, w.stdDevMs, d) : null;
+  }
+
+  /** φ of a slot just read (the writer's window stats are the ones it published). */
+  private phiOfSlot(s: SlotRecord): number {
+    const d = this.detector as PhiDetectorSettings;
+    const w = this.windows.get(s.index);
+    const silentMs = this.now() - (s.lastSeenMs || s.statusChangedMs);
+    return w ? phi(silentMs, w.meanMs, w.stdDevMs, d) : phi(silentMs, s.phiMeanMs, s.phiStdDevMs, d);
   }
 
   /** Publishes "stopped" and releases the region. Idempotent. */
