@@ -25,6 +25,8 @@ const BENCHES = [
   { name: 'join', file: 'join.js' },
   { name: 'route', file: 'route.js' },
   { name: 'mesh', file: 'mesh.js' },
+  { name: 'detectors', file: 'detectors.js' },
+  { name: 'memberlist', file: 'versus.js' },
 ].filter((b) => !only || only.includes(b.name));
 
 function loadavg(): number {
@@ -268,6 +270,23 @@ function targets(results: Map<string, BenchResult>): Target[] {
         `36-character keys or suspected members counted, at most ${ratio(worst, 1)}; ${fmt(num(rt, 'route.bytes'))} ` +
         `bytes allocated per call (the returned array), against ${fmt(num(rt, 'status.bytes'))} for status()`,
       verdict: worst <= 2 ? 'met' : 'missed',
+    });
+  }
+  const vs = results.get('memberlist')?.headline;
+  if (vs) {
+    const c8 = num(vs, 'commy.n8.cpuPct');
+    const m8 = num(vs, 'memberlist.n8.cpuPct');
+    const c32 = num(vs, 'commy.n32.cpuPct');
+    const skipped = vs['skipped'] ?? vs['memberlist.skipped'];
+    t.push({
+      target: 'CPU per node: no more than memberlist at N = 8 in the same run, at most 1% of a core at N = 32',
+      measured:
+        typeof vs['skipped'] === 'string'
+          ? `skipped (${vs['skipped']})`
+          : `N = 8: ${fmt(c8)}% against memberlist's ${Number.isNaN(m8) ? `n/a (${String(skipped)})` : `${fmt(m8)}%`}; ` +
+            `N = 32: ${fmt(c32)}% (memberlist ${fmt(num(vs, 'memberlist.n32.cpuPct'))}%)`,
+      verdict:
+        Number.isNaN(c8) || Number.isNaN(m8) || Number.isNaN(c32) ? 'n/a' : c8 <= m8 && c32 <= 1 ? 'met' : 'missed',
     });
   }
   return t;
