@@ -1,14 +1,22 @@
 // Heartbeat timing. Each tick pings connected peers and gives every peer the
 // failure detector calls overdue one missed heartbeat, unless this node's own
 // tick fired late (an event-loop stall): then the window is not the peers'
-// fault and counts no misses.
+// fault and counts no misses. The detector judges each silence as of one
+// interval after the previous tick ran, not as of now: a pong answers the
+// previous tick's ping one round trip after it, so a tick that runs a
+// millisecond later than the previous one would otherwise find that silence a
+// little over one interval, and count a miss.
 
 export interface HeartbeatHooks {
   peers(): string[];
   connected(id: string): boolean;
   sendPing(id: string): void;
-  /** The failure detector's verdict: has the peer been silent too long? */
-  overdue(id: string): boolean;
+  /**
+   * The failure detector's verdict: had the peer been silent too long one interval after the previous
+   * tick? `lateMs` is how much longer than an interval ago that tick ran (negative when sooner): the
+   * silence to judge is the one of `lateMs` ago.
+   */
+  overdue(id: string, lateMs: number): boolean;
   markMissed(id: string): void;
   /** Publishes how late this tick fired; `stalled` when misses were skipped. */
   publishLag(lagMs: number, stalled: boolean): void;
@@ -21,6 +29,7 @@ export class HeartbeatMonitor {
   private readonly hooks: HeartbeatHooks;
   private timer: NodeJS.Timeout | undefined;
   private expectedAt = 0;
+  private lastTickAt = 0;
   /** Ticks whose misses were skipped because this node stalled. */
   stalledTicks = 0;
 
@@ -31,7 +40,8 @@ export class HeartbeatMonitor {
 
   start(): void {
     if (this.timer) return;
-    this.expectedAt = Date.now() + this.intervalMs;
+    this.lastTickAt = Date.now();
+    this.expectedAt = this.lastTickAt + this.intervalMs;
     this.timer = setTimeout(() => this.tick(), this.intervalMs);
   }
 
@@ -44,12 +54,16 @@ export class HeartbeatMonitor {
   tick(): void {
     const now = Date.now();
     const lagMs = Math.max(0, now - this.expectedAt);
+    // From the previous tick, not from the schedule: a timer may also fire a millisecond early on the
+    // wall clock (libuv counts whole ms), and the previous tick's pings left when it ran.
+    const lateMs = now - this.lastTickAt - this.intervalMs;
+    this.lastTickAt = now;
     const stalled = lagMs > this.intervalMs / 2;
     if (stalled) this.stalledTicks++;
     this.hooks.publishLag(lagMs, stalled);
     for (const id of this.hooks.peers()) {
       if (this.hooks.connected(id)) this.hooks.sendPing(id);
-      if (!stalled && this.hooks.overdue(id)) this.hooks.markMissed(id);
+      if (!stalled && this.hooks.overdue(id, lateMs)) this.hooks.markMissed(id);
     }
     this.hooks.afterTick?.();
     if (!this.timer) return; // stopped by a hook

@@ -13,6 +13,7 @@ import { RejectReason, rejectReasonNames } from './protocol/errors.js';
 import {
   MEMBER_LIST_MINOR,
   MessageType,
+  ONE_EXCHANGE_MINOR,
   type Hello,
   type Message,
   type MigrationReason,
@@ -199,6 +200,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private logsSuppressed = 0;
   private regionClosed = false;
   private readonly pingSentAt = new Map<string, Map<number, number>>();
+  /** The last round trip measured to each peer this node pings, in µs: its next ping carries it. */
+  private readonly rttMicros = new Map<string, number>();
+  /** This node's own view as its pongs report it; recomputed after a status or membership change. */
+  private ownStatus: string | undefined;
   private metadata: Record<string, string>;
   private nextRequestId = 1;
   private pingSequence = 0;
@@ -227,7 +232,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.dialPolicy = { ...defaultDialPolicy, ...opts.dialPolicy };
     this.registry = new PeerRegistry(config);
     this.pool = new ConnectionPool(this.registry);
-    this.registry.on('peerStatusChanged', (c) => this.emit('peerStatusChanged', c));
+    this.registry.on('peerStatusChanged', (c) => {
+      this.ownStatus = undefined;
+      this.emit('peerStatusChanged', c);
+    });
+    const membershipMoved = () => (this.ownStatus = undefined);
+    this.registry.on('peerAdded', membershipMoved);
+    this.registry.on('peerRemoved', membershipMoved);
     this.ctx = {
       cluster: config.cluster,
       serverId: config.serverId,
@@ -246,7 +257,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       peers: () => this.registry.getAllPeers().map((p) => p.serverId),
       connected: (id) => this.active.has(id),
       sendPing: (id) => this.sendPing(id),
-      overdue: (id) => this.registry.isOverdue(id),
+      overdue: (id, lateMs) => this.registry.isOverdue(id, lateMs + this.slackMs(id)),
       markMissed: (id) => this.registry.markHeartbeatMissed(id),
       publishLag: (lagMs) =>
         this.registry.updateHeader((h) => ({
@@ -485,7 +496,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (!this.registry.hasPeer(id)) return;
     this.registry.removePeer(id);
     this.dynamicPeers.delete(id);
-    this.pingSentAt.delete(id);
+    this.forgetPings(id);
     this.dialers.get(id)?.stop();
     this.dialers.delete(id);
     this.active.get(id)?.close();
@@ -936,7 +947,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const id = c.peerId;
     if (!id || this.active.get(id) !== c) return;
     this.active.delete(id);
-    this.pingSentAt.delete(id);
+    this.forgetPings(id);
     if (this.stopping) return;
     if (this.registry.hasPeer(id)) this.pool.markInactive(id, error ? { error } : {});
     this.emit('peerDisconnected', { serverId: id, ...(error ? { error } : {}) });
@@ -951,16 +962,22 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.registry.markHeartbeatReceived(id);
     switch (m.type) {
       case MessageType.HeartbeatPing: {
-        const s = this.registry.getClusterStatus();
-        const status = !s.quorumAvailable ? 'no-quorum' : s.isDegraded ? 'degraded' : 'ok';
-        c.send({ type: MessageType.HeartbeatPong, body: { ...m.body, serverId: this.config.serverId, status } });
+        const { timestamp, sequence, rttMicros } = m.body;
+        c.send({
+          type: MessageType.HeartbeatPong,
+          body: { serverId: this.config.serverId, timestamp, sequence, status: this.pongStatus() },
+        });
+        // A peer that pings alone (2.3, it dialed) tells this side the round trip it measured.
+        if (rttMicros !== undefined && !this.pings(c)) this.registry.updateConnection(id, { rttMs: rttMicros / 1000 });
         break;
       }
       case MessageType.HeartbeatPong: {
         const sent = this.pingSentAt.get(id)?.get(m.body.sequence);
         if (sent !== undefined) {
           this.pingSentAt.get(id)?.delete(m.body.sequence);
-          this.registry.updateConnection(id, { rttMs: performance.now() - sent });
+          const rttMs = performance.now() - sent;
+          this.rttMicros.set(id, Math.round(rttMs * 1000));
+          this.registry.updateConnection(id, { rttMs });
         }
         break;
       }
@@ -1004,17 +1021,58 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
   }
 
+  /**
+   * Whether this node pings over connection c. One exchange per pair and interval is evidence enough
+   * both ways: the ping tells the answering side that the pinger lives, the pong tells the pinger.
+   * Between 2.3 nodes the side that dialed pings (each pair keeps one connection, so exactly one side
+   * does); an older peer expects pings from both sides and gets them.
+   */
+  private pings(c: Connection): boolean {
+    return c.role === 'client' || c.peerVersion[1] < ONE_EXCHANGE_MINOR;
+  }
+
+  /**
+   * Slack on the silence of a peer that pings this node and is not pinged by it: its pings come once
+   * per interval at a phase of its own timer, so one that lands a little after this node's tick was due
+   * would count a miss though it was on time. A pinged peer needs none: its pong follows this node's
+   * own ping by one round trip.
+   */
+  private slackMs(id: string): number {
+    const c = this.active.get(id);
+    return c && !this.pings(c) ? this.config.heartbeatIntervalMs / 4 : 0;
+  }
+
+  /** "ok", "degraded" or "no-quorum": computed once per status or membership change, not per pong. */
+  private pongStatus(): string {
+    if (this.ownStatus === undefined) {
+      const s = this.registry.getClusterStatus();
+      this.ownStatus = !s.quorumAvailable ? 'no-quorum' : s.isDegraded ? 'degraded' : 'ok';
+    }
+    return this.ownStatus;
+  }
+
+  private forgetPings(id: string): void {
+    this.pingSentAt.delete(id);
+    this.rttMicros.delete(id);
+  }
+
   private sendPing(id: string): void {
     const c = this.active.get(id);
-    if (!c) return;
+    if (!c || !this.pings(c)) return;
     const sequence = ++this.pingSequence;
     let sent = this.pingSentAt.get(id);
     if (!sent) this.pingSentAt.set(id, (sent = new Map()));
     if (sent.size > 16) sent.clear(); // unanswered pings: keep the map bounded
     sent.set(sequence, performance.now());
+    const rttMicros = this.rttMicros.get(id);
     c.send({
       type: MessageType.HeartbeatPing,
-      body: { serverId: this.config.serverId, timestamp: Date.now(), sequence },
+      body: {
+        serverId: this.config.serverId,
+        timestamp: Date.now(),
+        sequence,
+        ...(rttMicros === undefined ? {} : { rttMicros }),
+      },
     });
   }
 

@@ -3,66 +3,15 @@
 // the member list, both nodes' metadata) is on the wire. The handshake itself is in clear by design
 // (cluster, the two ends' ids and addresses, nonces, key ids); the relays check that they saw it.
 import { expect } from 'chai';
-import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { ClusterNode } from '../lib/node.js';
 import { Keyring } from '../lib/protocol/auth.js';
 import { Connection } from '../lib/transport/connection.js';
-import { FrameDecoder } from '../lib/protocol/frame.js';
 import { MessageType } from '../lib/protocol/messages.js';
 import { SECRET } from '../harness/cluster.js';
+import { framesOf, recordingRelay } from '../harness/relay.js';
 import { uniqueKey } from '../harness/names.js';
 import { waitFor } from '../harness/wait.js';
-
-/** One TCP connection through a relay: the bytes each way. */
-interface Captured {
-  toServer: Buffer[];
-  toClient: Buffer[];
-}
-
-/** A relay on a free loopback port to `target()`, recording every connection's bytes both ways. */
-async function recordingRelay(
-  target: () => number,
-): Promise<{ port: number; sessions: Captured[]; close(): Promise<void> }> {
-  const sessions: Captured[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((inbound) => {
-    const c: Captured = { toServer: [], toClient: [] };
-    sessions.push(c);
-    const outbound = connect({ host: '127.0.0.1', port: target() });
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.on('data', (b: Buffer) => {
-      c.toServer.push(Buffer.from(b));
-      outbound.write(b);
-    });
-    outbound.on('data', (b: Buffer) => {
-      c.toClient.push(Buffer.from(b));
-      inbound.write(b);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    sessions,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** The frames of one direction of a capture: [type, payload] each (an unfinished tail is dropped). */
-function frames(chunks: Buffer[]): { type: number; payload: Buffer }[] {
-  const d = new FrameDecoder(1 << 24);
-  return d.push(Buffer.concat(chunks)).map((f) => ({ type: f.type, payload: f.payload }));
-}
 
 describe('frame encryption on the wire', () => {
   const nodes: ClusterNode[] = [];
@@ -130,8 +79,8 @@ describe('frame encryption on the wire', () => {
     for (const s of [...toA.sessions, ...toB.sessions]) {
       // The client sends Hello then HelloProof, the server HelloAck; every later frame is sealed.
       for (const [dir, inClear] of [
-        [frames(s.toServer), 2],
-        [frames(s.toClient), 1],
+        [framesOf(s.toServer), 2],
+        [framesOf(s.toClient), 1],
       ] as const)
         dir.forEach((f, i) => {
           if (i < inClear) {

@@ -11,11 +11,17 @@ import { ProtocolError } from './errors.js';
  * 2.2: every frame after the handshake is encrypted (ChaCha20-Poly1305, lib/protocol/auth.ts). A 2.2
  * node refuses a 2.0 or 2.1 peer with ERR_VERSION unless allowUnencryptedPeers is set (a rolling
  * upgrade), and then seals its frames the 2.1 way: authenticated, not encrypted.
+ * 2.3: one heartbeat exchange per pair and interval instead of two. Between two 2.3 nodes only the
+ * side that dialed the connection pings; the other answers, and learns the round trip from the
+ * `rttMicros` the ping carries. With an older peer both sides ping, as before.
  */
-export const PROTOCOL_VERSION = { major: 2, minor: 2 } as const;
+export const PROTOCOL_VERSION = { major: 2, minor: 3 } as const;
 
 /** The first minor version that understands MemberList. */
 export const MEMBER_LIST_MINOR = 1;
+
+/** The first minor version whose nodes ping only over the connections they dialed (see PROTOCOL_VERSION). */
+export const ONE_EXCHANGE_MINOR = 3;
 
 export const MessageType = {
   Hello: 1,
@@ -71,8 +77,10 @@ export interface HeartbeatPing {
   serverId: string;
   timestamp: number;
   sequence: number;
+  /** The sender's last measured round trip to the receiver, in µs (2.3; absent before the first one). */
+  rttMicros?: number;
 }
-export interface HeartbeatPong extends HeartbeatPing {
+export interface HeartbeatPong extends Omit<HeartbeatPing, 'rttMicros'> {
   /** The responder's own view: "ok", "degraded" or "no-quorum". */
   status: string;
 }
@@ -215,15 +223,16 @@ export function validate(type: number, body: unknown): Message {
       return { type, body: { proof: bytes(obj(body, 'HelloProof').proof, 'proof', 32) } };
     case MessageType.HeartbeatPing:
     case MessageType.HeartbeatPong: {
-      // Compact form on the wire: [serverId, timestamp, sequence(, status)].
+      // Compact form on the wire: [serverId, timestamp, sequence], then a ping's optional rttMicros
+      // or a pong's status.
       if (!Array.isArray(body)) bad('heartbeat must be an array');
       const ping = {
         serverId: id(body[0], 'serverId'),
         timestamp: num(body[1], 'timestamp'),
         sequence: uint(body[2], 'sequence'),
       };
-      if (type === MessageType.HeartbeatPing) return { type, body: ping };
-      return { type, body: { ...ping, status: str(body[3], 'status', 16) } };
+      if (type === MessageType.HeartbeatPong) return { type, body: { ...ping, status: str(body[3], 'status', 16) } };
+      return { type, body: body[3] === undefined ? ping : { ...ping, rttMicros: uint(body[3], 'rttMicros') } };
     }
     case MessageType.MetadataExchange: {
       const m = obj(obj(body, 'MetadataExchange').metadata, 'metadata');
@@ -313,7 +322,12 @@ export function validate(type: number, body: unknown): Message {
 
 /** The wire form of a body (heartbeats are compact arrays). */
 export function wireBody(m: Message): unknown {
-  if (m.type === MessageType.HeartbeatPing) return [m.body.serverId, m.body.timestamp, m.body.sequence];
+  if (m.type === MessageType.HeartbeatPing) {
+    const b = m.body;
+    return b.rttMicros === undefined
+      ? [b.serverId, b.timestamp, b.sequence]
+      : [b.serverId, b.timestamp, b.sequence, b.rttMicros];
+  }
   if (m.type === MessageType.HeartbeatPong) return [m.body.serverId, m.body.timestamp, m.body.sequence, m.body.status];
   return m.body;
 }

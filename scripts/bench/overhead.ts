@@ -278,8 +278,9 @@ async function main(): Promise<void> {
   }
   const md = [
     `**Bytes per heartbeat exchange.** Two nodes at a ${WIRE_INTERVAL_MS} ms interval, a dialing b through a TCP proxy ` +
-      `that forwards bytes both ways and reads the frame headers (\`[u32 length][u8 type]\`); every heartbeat both ` +
-      `nodes ping each other and answer with a pong. Over ${WIRE_WINDOW_MS / 1000} s after the handshake:\n`,
+      `that forwards bytes both ways and reads the frame headers (\`[u32 length][u8 type]\`); every heartbeat a, ` +
+      `which dialed, pings and b answers with a pong (protocol 2.3: one exchange per pair and interval). Over ` +
+      `${WIRE_WINDOW_MS / 1000} s after the handshake:\n`,
     table(
       ['frame', 'count', 'bytes min', 'bytes mean', 'bytes max'],
       [
@@ -304,7 +305,8 @@ async function main(): Promise<void> {
       `each frame is one segment, plus ACKs that the kernel delays or piggybacks.`,
     `\n**Agent CPU and memory.** Real \`commy agent\` processes (CLI, JSON logs to /dev/null, heartbeats every 1 s), one ` +
       `per row, all running at once; each one's peers are real \`ClusterNode\`s, ${PEERS_PER_HOST} per helper process, ` +
-      `that also ping the agent every second, so the agent handles 2 exchanges per peer per second. After every agent ` +
+      `that the agent dials: it pings each of them every second and they answer, one exchange per peer per second ` +
+      `(before protocol 2.3 both sides pinged, two exchanges). After every agent ` +
       `saw all its peers healthy and 3 s more, CPU is the time the agent's threads ran over a ${fmt(windowS)} s window, ` +
       `as a percentage of one core, from the scheduler's exact accounting (/proc/<pid>/task/*/schedstat; the main ` +
       `thread runs the JavaScript, the others are V8's GC and compiler threads and libuv's); RSS sampled every second.` +
