@@ -958,29 +958,19 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private onMessage(c: Connection, id: string, m: Message): void {
     if (this.active.get(id) !== c || !this.registry.hasPeer(id)) return;
-    // Any valid frame from a peer is a heartbeat.
-    this.registry.markHeartbeatReceived(id);
+    // Any valid frame from a peer is a heartbeat; a heartbeat's round trip goes in the same write.
+    this.registry.markHeartbeatReceived(id, this.roundTrip(c, id, m));
     switch (m.type) {
       case MessageType.HeartbeatPing: {
-        const { timestamp, sequence, rttMicros } = m.body;
+        const { timestamp, sequence } = m.body;
         c.send({
           type: MessageType.HeartbeatPong,
           body: { serverId: this.config.serverId, timestamp, sequence, status: this.pongStatus() },
         });
-        // A peer that pings alone (2.3, it dialed) tells this side the round trip it measured.
-        if (rttMicros !== undefined && !this.pings(c)) this.registry.updateConnection(id, { rttMs: rttMicros / 1000 });
         break;
       }
-      case MessageType.HeartbeatPong: {
-        const sent = this.pingSentAt.get(id)?.get(m.body.sequence);
-        if (sent !== undefined) {
-          this.pingSentAt.get(id)?.delete(m.body.sequence);
-          const rttMs = performance.now() - sent;
-          this.rttMicros.set(id, Math.round(rttMs * 1000));
-          this.registry.updateConnection(id, { rttMs });
-        }
-        break;
-      }
+      case MessageType.HeartbeatPong:
+        break; // its round trip was taken above
       case MessageType.MetadataExchange:
         try {
           this.registry.setPeerMetadata(id, m.body.metadata);
@@ -1040,6 +1030,23 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private slackMs(id: string): number {
     const c = this.active.get(id);
     return c && !this.pings(c) ? this.config.heartbeatIntervalMs / 4 : 0;
+  }
+
+  /**
+   * The round trip a heartbeat tells: a pong answering one of this node's pings, or the ping of a peer
+   * that pings alone (2.3, it dialed), which carries the round trip that peer measured.
+   */
+  private roundTrip(c: Connection, id: string, m: Message): number | undefined {
+    if (m.type === MessageType.HeartbeatPing)
+      return m.body.rttMicros !== undefined && !this.pings(c) ? m.body.rttMicros / 1000 : undefined;
+    if (m.type !== MessageType.HeartbeatPong) return undefined;
+    const sent = this.pingSentAt.get(id);
+    const at = sent?.get(m.body.sequence);
+    if (at === undefined) return undefined;
+    sent?.delete(m.body.sequence);
+    const rttMs = performance.now() - at;
+    this.rttMicros.set(id, Math.round(rttMs * 1000));
+    return rttMs;
   }
 
   /** "ok", "degraded" or "no-quorum": computed once per status or membership change, not per pong. */

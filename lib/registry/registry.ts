@@ -248,7 +248,8 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     return this.getAllPeers().filter((p) => p.status === PeerStatus.Healthy);
   }
 
-  markHeartbeatReceived(id: string): void {
+  /** A valid frame from the peer; `rttMs`, when the frame brought one, is published in the same write. */
+  markHeartbeatReceived(id: string, rttMs?: number): void {
     const now = this.now();
     const window = this.detector && this.windows.get(this.indexOf(id));
     const { before, after } = this.update(id, (s) => {
@@ -260,6 +261,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
         status,
         missedHeartbeats: next.missedHeartbeats,
         lastSeenMs: now,
+        ...(rttMs !== undefined ? { rttMicros: Math.round(rttMs * 1000) } : {}),
         ...(status !== s.status ? { statusChangedMs: now, statusReason: 'heartbeat' } : {}),
         ...(window && sampled
           ? { phiMeanMs: window.meanMs, phiStdDevMs: window.stdDevMs, phiSamples: window.realSamples }
