@@ -6,12 +6,15 @@
 // (2) CPU and RSS of a `commy agent` process tracking 0, 8, 32 and 64 peers at
 //     a 1 s interval; the peers are real ClusterNodes in helper processes on
 //     loopback. All agents run at once, over the same window, so machine
-//     drift hits them alike.
+//     drift hits them alike; a bare Node process with a timer runs beside them.
+// (3) Where an agent's memory goes: the RSS of a fresh process that only
+//     imports one module (a dependency, or commy's own entry points).
 // Run: node dist/scripts/bench/overhead.js [--quick]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { ClusterNode } from '../../lib/node.js';
 import { ClusterView } from '../../lib/view.js';
@@ -21,7 +24,7 @@ import { freePort } from '../../harness/loopback.js';
 import { uniqueKey } from '../../harness/names.js';
 import { spawnTracked, stopProcess, type ForkedChild } from '../../harness/processes.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { cliPath, cpuNs, emit, fmt, forkHelper, log, rssKiB, SECRET, startBench, table } from './common.js';
+import { cliPath, cpuNs, emit, fmt, forkHelper, log, rootDir, rssKiB, SECRET, startBench, table } from './common.js';
 
 const args = startBench();
 const WIRE_INTERVAL_MS = 100;
@@ -175,11 +178,21 @@ interface AgentResult {
   healthyAtEnd: number;
 }
 
-async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> {
+/** CPU and RSS of one process over the window, from two schedstat readings and per-second RSS samples. */
+interface Usage {
+  cpuPct: number;
+  mainPct: number;
+  rssAvgMiB: number;
+  rssMaxMiB: number;
+}
+
+async function agentCpu(): Promise<{ results: AgentResult[]; bare: Usage; windowS: number }> {
   const cluster = uniqueKey('ob').cluster;
   const dir = mkdtempSync(join(tmpdir(), 'commy-bench-overhead-'));
   const env = { ...process.env, COMMY_SECRET: SECRET, COMMY_LOG_LEVEL: 'warn' };
   const runs: AgentRun[] = [];
+  // The yardstick for memory and idle CPU: a bare Node process that only keeps a timer.
+  const bare = spawnTracked(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
   try {
     for (const n of AGENT_PEERS) {
       const serverId = `agent${n}`;
@@ -222,7 +235,7 @@ async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> 
     );
     await sleep(3000); // settle: handshakes, first heartbeats, JIT
     log(`overhead: measuring ${runs.length} agents for ${CPU_WINDOW_S} s`);
-    const pids = runs.map((r) => r.agent.pid!);
+    const pids = [...runs.map((r) => r.agent.pid!), bare.pid!];
     const cpu0 = pids.map(cpuNs);
     const t0 = process.hrtime.bigint();
     const rss: number[][] = pids.map(() => []);
@@ -231,20 +244,22 @@ async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> 
       pids.forEach((pid, i) => rss[i].push(rssKiB(pid)));
     }
     const wallNs = Number(process.hrtime.bigint() - t0);
-    const results = runs.map((r, i) => {
+    const usage = (i: number): Usage => {
       const cpu1 = cpuNs(pids[i]);
-      const s = r.view!.snapshot();
       return {
-        peers: r.peers,
         cpuPct: ((cpu1[0] - cpu0[i][0]) / wallNs) * 100,
         mainPct: ((cpu1[1] - cpu0[i][1]) / wallNs) * 100,
         rssAvgMiB: rss[i].reduce((a, b) => a + b, 0) / rss[i].length / 1024,
         rssMaxMiB: Math.max(...rss[i]) / 1024,
-        healthyAtEnd: s.peers.filter((p) => p.status === 'healthy').length,
       };
+    };
+    const results = runs.map((r, i) => {
+      const s = r.view!.snapshot();
+      return { peers: r.peers, ...usage(i), healthyAtEnd: s.peers.filter((p) => p.status === 'healthy').length };
     });
-    return { results, windowS: wallNs / 1e9 };
+    return { results, bare: usage(runs.length), windowS: wallNs / 1e9 };
   } finally {
+    await stopProcess(bare);
     for (const r of runs) r.view?.close();
     await Promise.all(runs.map((r) => stopProcess(r.agent)));
     // A stopped agent leaves its region (state "stopped") for readers; a benchmark leaves nothing.
@@ -262,15 +277,59 @@ async function agentCpu(): Promise<{ results: AgentResult[]; windowS: number }> 
   }
 }
 
+// ---- (3) RSS of imports ------------------------------------------------------
+
+const IMPORTS: [label: string, specifier: string | null][] = [
+  ['nothing (a timer only)', null],
+  ['msgpackr (frame bodies)', 'msgpackr'],
+  ['cockatiel (backoff, circuit breaker)', 'cockatiel'],
+  ['pino (agent logs)', 'pino'],
+  ['prom-client (agent metrics)', 'prom-client'],
+  ['commy: ClusterView (a reader)', pathToFileURL(join(rootDir, 'dist', 'lib', 'view.js')).href],
+  ['commy: ClusterNode (msgpackr, cockatiel, the addon)', pathToFileURL(join(rootDir, 'dist', 'lib', 'node.js')).href],
+  [
+    'commy: the agent command (ClusterNode, pino, prom-client)',
+    pathToFileURL(join(rootDir, 'dist', 'lib', 'cli', 'commands', 'agent.js')).href,
+  ],
+];
+
+/** RSS of a fresh process after it imported one module and settled for a second (median of 3). */
+async function importRss(specifier: string | null): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const code = `${specifier ? `await import(${JSON.stringify(specifier)});` : ''} process.send('ready'); setInterval(() => {}, 1000);`;
+    const child = spawnTracked(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: rootDir,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (c) => reject(new Error(`importing ${specifier} exited with ${c}`)));
+      });
+      await sleep(1000);
+      samples.push(rssKiB(child.pid!) / 1024);
+    } finally {
+      await stopProcess(child);
+    }
+  }
+  return samples.sort((a, b) => a - b)[1];
+}
+
 async function main(): Promise<void> {
   log('overhead: bytes per heartbeat exchange');
   const w = await wireBytes();
   log('overhead: agent CPU and RSS');
-  const { results, windowS } = await agentCpu();
+  const { results, bare, windowS } = await agentCpu();
+  log('overhead: RSS of imports');
+  const imports: [string, number][] = [];
+  for (const [label, spec] of IMPORTS) imports.push([label, await importRss(spec)]);
   const headline: Record<string, number | string | boolean | null> = {
     'wire.perExchange': w.perExchange,
     'wire.pingMax': w.ping.max,
     'wire.pongMax': w.pong.max,
+    'bare.rss.MiB': bare.rssMaxMiB,
+    'bare.cpu.pct': bare.cpuPct,
   };
   for (const r of results) {
     headline[`cpu.${r.peers}.pct`] = r.cpuPct;
@@ -314,14 +373,35 @@ async function main(): Promise<void> {
       '\n',
     table(
       ['peers', 'CPU % of one core', 'main thread %', 'RSS avg MiB', 'RSS max MiB', 'healthy at end'],
-      results.map((r) => [
-        String(r.peers),
-        fmt(r.cpuPct),
-        fmt(r.mainPct),
-        fmt(r.rssAvgMiB),
-        fmt(r.rssMaxMiB),
-        `${r.healthyAtEnd}/${r.peers}`,
-      ]),
+      [
+        ...results.map((r) => [
+          String(r.peers),
+          fmt(r.cpuPct),
+          fmt(r.mainPct),
+          fmt(r.rssAvgMiB),
+          fmt(r.rssMaxMiB),
+          `${r.healthyAtEnd}/${r.peers}`,
+        ]),
+        [
+          'a bare Node process with a timer (`node -e "setInterval(…, 1000)"`)',
+          fmt(bare.cpuPct),
+          fmt(bare.mainPct),
+          fmt(bare.rssAvgMiB),
+          fmt(bare.rssMaxMiB),
+          '',
+        ],
+      ],
+    ),
+    `\nRSS of the agent against the bare process, at the max of each: ` +
+      results.map((r) => `${fmt(r.rssMaxMiB / bare.rssMaxMiB)}× with ${r.peers} peers`).join(', ') +
+      '.',
+    `\n**Where the memory goes.** A fresh process that imports one module and nothing else, then keeps a timer; ` +
+      `RSS one second after the import (median of 3 processes). The rows do not add up: the first package of ` +
+      `each module system pays for its loader.\n`,
+    table(
+      ['imports', 'RSS MiB', 'over nothing'],
+      imports.map(([label, mib]) => [label, fmt(mib), `+${fmt(mib - imports[0][1])}`]),
+      'lrr',
     ),
   ];
   emit(args, {

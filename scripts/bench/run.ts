@@ -204,6 +204,23 @@ function targets(results: Map<string, BenchResult>): Target[] {
       measured: `${fmt(cpu)}% (idle agent with 0 peers: ${fmt(num(o, 'cpu.0.pct'))}%)`,
       verdict: cpu <= 1 ? 'met' : 'missed',
     });
+    for (const [peers, goal] of [
+      [64, 2.5],
+      [8, 0.55],
+    ] as const) {
+      const pct = num(o, `cpu.${peers}.pct`);
+      t.push({
+        target: `The agent uses ≤ ${goal}% of a core for ${peers} peers at 1 s`,
+        measured: `${fmt(pct)}%`,
+        verdict: pct <= goal ? 'met' : 'missed',
+      });
+    }
+    const rss = num(o, 'rss.32.MiB') / num(o, 'bare.rss.MiB');
+    t.push({
+      target: "An agent's RSS within 1.25× a bare Node process that only keeps a timer",
+      measured: `${rss.toFixed(2)}× with 32 peers (${fmt(num(o, 'rss.32.MiB'))} MiB vs ${fmt(num(o, 'bare.rss.MiB'))} MiB, max over the window)`,
+      verdict: rss <= 1.25 ? 'met' : 'missed',
+    });
   }
   const st = results.get('status')?.headline;
   if (st) {
