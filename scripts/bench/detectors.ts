@@ -79,13 +79,16 @@ class BenchCluster {
   }
 
   async start(): Promise<void> {
-    const ports = await freePorts(IDS.length);
     // One route per direction of each pair: x dials y at route "x>y", whichever side's dial the pair keeps.
+    // The routes listen first, so the agents' free ports cannot be the ones the routes took.
     const route = new Map<string, number>();
-    for (const [i, x] of IDS.entries())
+    for (const x of IDS)
+      for (const y of IDS)
+        if (x !== y) route.set(`${x}>${y}`, await this.proxy.addRoute(`${x}>${y}`, { host: '127.0.0.1', port: 9 }));
+    const ports = await freePorts(IDS.length);
+    for (const x of IDS)
       for (const [j, y] of IDS.entries())
-        if (i !== j)
-          route.set(`${x}>${y}`, await this.proxy.addRoute(`${x}>${y}`, { host: '127.0.0.1', port: ports[j] }));
+        if (x !== y) this.proxy.retarget(`${x}>${y}`, { host: '127.0.0.1', port: ports[j] });
     IDS.forEach((id, i) =>
       this.configs.set(
         id,
@@ -193,8 +196,8 @@ function watch(clusters: BenchCluster[]): { transitions: Transition[]; stop: () 
   return { transitions, stop: () => clearInterval(timer) };
 }
 
-async function fresh(): Promise<BenchCluster[]> {
-  const clusters = KINDS.map((k) => new BenchCluster(k));
+/** Starts the clusters (stopped by the caller, also when this fails) and waits until they are healthy. */
+async function fresh(clusters: BenchCluster[]): Promise<void> {
   for (const c of clusters) await c.start();
   await waitFor(() => clusters.every((c) => c.healthy()), {
     timeoutMs: 30_000,
@@ -202,13 +205,12 @@ async function fresh(): Promise<BenchCluster[]> {
     what: 'healthy clusters',
   });
   await sleep(PLAN.settleMs); // a few rounds in the windows
-  return clusters;
 }
 
 async function withClusters<T>(body: (clusters: BenchCluster[]) => Promise<T>): Promise<T> {
-  let clusters: BenchCluster[] = [];
+  const clusters = KINDS.map((k) => new BenchCluster(k));
   try {
-    clusters = await fresh();
+    await fresh(clusters);
     return await body(clusters);
   } finally {
     await Promise.all(clusters.map((c) => c.stop()));
