@@ -641,7 +641,7 @@ describe('fuzz (fast-check)', () => {
 
   describe('config parser', () => {
     // A top-level field, or a peer entry and one of its keys (an unknown key is named as spelled).
-    const fieldPath = /^(\(root\)|\(file\)|[A-Za-z]+|peers\[\d+\](\.[\s\S]*)?)$/;
+    const fieldPath = /^(\(root\)|\(file\)|[A-Za-z]+|peers\[\d+\](\.[\s\S]*)?|detector\.[\s\S]+)$/;
     const portArb = fc.integer({ min: 1, max: 65535 });
     const hostArb = fc.oneof(
       fc.constantFrom('127.0.0.1', 'localhost', '10.0.0.2', 'node-1.example.com'),
@@ -676,6 +676,23 @@ describe('fuzz (fast-check)', () => {
           { nil: undefined },
         ),
         metricsListen: fc.option(addrArb, { nil: undefined }),
+        detector: fc.option(
+          fc.oneof(
+            fc.constant({ kind: 'fixed' }),
+            fc.record(
+              {
+                kind: fc.constant('phi'),
+                threshold: fc.double({ min: 0.5, max: 100, noNaN: true }),
+                downFactor: fc.double({ min: 1.01, max: 10, noNaN: true }),
+                windowSize: fc.integer({ min: 2, max: 10_000 }),
+                minStdDevMs: fc.double({ min: 0.5, max: 3_600_000, noNaN: true }),
+                acceptablePauseMs: fc.double({ min: 0, max: 3_600_000, noNaN: true }),
+              },
+              { requiredKeys: ['kind'] },
+            ),
+          ),
+          { nil: undefined },
+        ),
       })
       .map((r) => {
         const seen = new Set<string>([r.serverId]);
@@ -694,6 +711,13 @@ describe('fuzz (fast-check)', () => {
         if (r.global !== undefined) o.global = r.global;
         if (r.secret !== undefined) o.secret = r.secret;
         if (r.metricsListen !== undefined) o.metricsListen = r.metricsListen;
+        if (r.detector !== undefined) {
+          // downThreshold as a factor of the threshold, so it always exceeds it.
+          const { downFactor, ...d } = r.detector as Record<string, unknown> & { downFactor?: number };
+          if (downFactor !== undefined && d.threshold !== undefined)
+            d.downThreshold = (d.threshold as number) * downFactor;
+          o.detector = d;
+        }
         return o;
       });
 
@@ -725,6 +749,15 @@ describe('fuzz (fast-check)', () => {
           if (o.heartbeatIntervalMs !== undefined) expect(c.heartbeatIntervalMs).to.equal(o.heartbeatIntervalMs);
           expect(c.heartbeatTimeoutMs).to.equal(o.heartbeatTimeoutMs ?? c.heartbeatIntervalMs);
           expect(c.downAfter).to.be.greaterThan(c.suspectAfter);
+          const d = o.detector as Record<string, number | string> | undefined;
+          if (d?.kind !== 'phi') expect(c.detector).to.equal(undefined);
+          else {
+            const got = c.detector!;
+            for (const k of ['threshold', 'downThreshold', 'windowSize', 'minStdDevMs', 'acceptablePauseMs'] as const)
+              if (d[k] !== undefined) expect(got[k], k).to.equal(d[k]);
+            expect(got.downThreshold).to.be.greaterThan(got.threshold);
+            expect(got.minStdDevMs).to.be.greaterThan(0);
+          }
           // The same config as JSON text parses the same way.
           expect(parseConfig(JSON.stringify(o))).to.deep.equal(c);
         }),
@@ -748,6 +781,7 @@ describe('fuzz (fast-check)', () => {
         'metricsListen',
         'capacity',
         'global',
+        'detector',
         'colour',
       ];
       // Cross-field rules report the other field: downAfter must exceed suspectAfter,
