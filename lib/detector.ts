@@ -78,8 +78,9 @@ export function statusForPhi(value: number, s: Pick<PhiDetectorSettings, 'thresh
  * of it), so φ is defined from the first heartbeat on; real samples push the
  * seeds out like any other. Every frame of a peer refreshes its last-seen
  * time, but a frame less than half an interval after the last counted one is
- * not a new sample: each round brings both the peer's ping and its pong to
- * ours, and only the round is the heartbeat.
+ * not a new sample: a round with a peer of protocol 2.2 or older brings both
+ * its ping and its pong to ours (2.3 pairs exchange one), and only the round
+ * is the heartbeat.
  */
 export class ArrivalWindow {
   private readonly samples: Float64Array;

@@ -17,7 +17,8 @@ export interface HeartbeatHooks {
    * silence to judge is the one of `lateMs` ago.
    */
   overdue(id: string, lateMs: number): boolean;
-  markMissed(id: string): void;
+  /** One missed heartbeat, with the tick's `lateMs` as given to `overdue`. */
+  markMissed(id: string, lateMs: number): void;
   /** Publishes how late this tick fired; `stalled` when misses were skipped. */
   publishLag(lagMs: number, stalled: boolean): void;
   /** Housekeeping once per round, after the misses were counted. */
@@ -63,7 +64,7 @@ export class HeartbeatMonitor {
     this.hooks.publishLag(lagMs, stalled);
     for (const id of this.hooks.peers()) {
       if (this.hooks.connected(id)) this.hooks.sendPing(id);
-      if (!stalled && this.hooks.overdue(id, lateMs)) this.hooks.markMissed(id);
+      if (!stalled && this.hooks.overdue(id, lateMs)) this.hooks.markMissed(id, lateMs);
     }
     this.hooks.afterTick?.();
     if (!this.timer) return; // stopped by a hook

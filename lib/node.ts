@@ -258,7 +258,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       connected: (id) => this.active.has(id),
       sendPing: (id) => this.sendPing(id),
       overdue: (id, lateMs) => this.registry.isOverdue(id, lateMs + this.slackMs(id)),
-      markMissed: (id) => this.registry.markHeartbeatMissed(id),
+      markMissed: (id, lateMs) => this.registry.markHeartbeatMissed(id, lateMs + this.slackMs(id)),
       publishLag: (lagMs) =>
         this.registry.updateHeader((h) => ({
           eventLoopLagMs: lagMs,

@@ -167,8 +167,8 @@ function drive(clock: ReturnType<typeof FakeTimers.install>, r: PeerRegistry, ar
     peers: () => ['b'],
     connected: () => true,
     sendPing: () => undefined,
-    overdue: (id, lateMs?: number) => r.isOverdue(id, lateMs),
-    markMissed: (id) => r.markHeartbeatMissed(id),
+    overdue: (id, lateMs) => r.isOverdue(id, lateMs),
+    markMissed: (id, lateMs) => r.markHeartbeatMissed(id, lateMs),
     publishLag: () => undefined,
   });
   m.start();

@@ -132,14 +132,23 @@ describe('heartbeat monitor (fake timers)', () => {
     let lastHeard = Date.now();
     let ticks = 0;
     const missedAt: number[] = [];
+    const judgedLate: number[] = [];
+    const missedLate: number[] = [];
     const m = new HeartbeatMonitor(intervalMs, {
       peers: () => ['p'],
       connected: () => true,
       sendPing: () => {
         if (ticks <= opts.answerUntilTick) setTimeout(() => (lastHeard = Date.now()), 1); // the pong, 1 ms later
       },
-      overdue: (_id, lateMs) => Date.now() - lateMs - lastHeard > timeoutMs,
-      markMissed: () => missedAt.push(ticks),
+      overdue: (_id, lateMs) => {
+        const overdue = Date.now() - lateMs - lastHeard > timeoutMs;
+        if (overdue) judgedLate.push(lateMs);
+        return overdue;
+      },
+      markMissed: (_id, lateMs) => {
+        missedAt.push(ticks);
+        missedLate.push(lateMs);
+      },
       publishLag: () => void ticks++,
     });
     const random = seededRandom(7);
@@ -151,7 +160,7 @@ describe('heartbeat monitor (fake timers)', () => {
       clock.tick(intervalMs);
     }
     m.stop();
-    return { ticks, missedAt };
+    return { ticks, missedAt, judgedLate, missedLate };
   }
 
   it('a peer whose pong follows each ping by a millisecond is never overdue, though ticks run up to 1 ms early or 3 ms late', () => {
@@ -164,5 +173,11 @@ describe('heartbeat monitor (fake timers)', () => {
     const r = run({ jitterMs: [-1, 3], ticks: 20, answerUntilTick: 10 });
     // The ping of tick 10 was answered; tick 11's was not, so tick 12 is the first to find silence.
     expect(r.missedAt).to.deep.equal([12, 13, 14, 15, 16, 17, 18, 19, 20].filter((t) => t <= r.ticks));
+    // A miss is recorded with the lateness it was judged at (the φ detector computes its status from it).
+    expect(r.missedLate).to.deep.equal(r.judgedLate);
+    expect(
+      r.missedLate.some((x) => x !== 0),
+      'the jitter made some ticks early or late',
+    ).to.equal(true);
   });
 });

@@ -271,12 +271,15 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     this.emitIfChanged(before, after, 'heartbeat');
   }
 
-  markHeartbeatMissed(id: string): void {
+  /** One missed heartbeat; `lateMs` as for isOverdue: the φ detector judges the silence of that long ago. */
+  markHeartbeatMissed(id: string, lateMs = 0): void {
     const t = this.config;
     const d = this.detector;
     const { before, after } = this.update(id, (s) => {
       const health = { status: statusFromCode(s.status), missedHeartbeats: s.missedHeartbeats };
-      const next = d ? onHeartbeatMissedPhi(health, statusForPhi(this.phiOfSlot(s), d)) : onHeartbeatMissed(health, t);
+      const next = d
+        ? onHeartbeatMissedPhi(health, statusForPhi(this.phiOfSlot(s, lateMs), d))
+        : onHeartbeatMissed(health, t);
       const changed = statusToCode(next.status) !== s.status;
       return {
         missedHeartbeats: next.missedHeartbeats,
@@ -391,10 +394,10 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   }
 
   /** φ of a slot just read (the writer's window stats are the ones it published). */
-  private phiOfSlot(s: SlotRecord): number {
+  private phiOfSlot(s: SlotRecord, lateMs: number): number {
     const d = this.detector as PhiDetectorSettings;
     const w = this.windows.get(s.index);
-    const silentMs = this.now() - (s.lastSeenMs || s.statusChangedMs);
+    const silentMs = this.now() - lateMs - (s.lastSeenMs || s.statusChangedMs);
     return w ? phi(silentMs, w.meanMs, w.stdDevMs, d) : phi(silentMs, s.phiMeanMs, s.phiStdDevMs, d);
   }
 
