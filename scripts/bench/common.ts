@@ -283,3 +283,16 @@ export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
+
+/** The largest total RSS (KiB) of these processes, sampled once a second for `seconds` seconds. */
+export async function maxTotalRssKiB(pids: number[], seconds: number): Promise<number> {
+  let max = 0;
+  for (let s = 0; s < seconds; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    max = Math.max(
+      max,
+      pids.reduce((sum, p) => sum + rssKiB(p), 0),
+    );
+  }
+  return max;
+}

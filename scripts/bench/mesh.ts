@@ -10,7 +10,7 @@ import { ClusterView } from '../../lib/view.js';
 import { uniqueKey } from '../../harness/names.js';
 import type { ForkedChild } from '../../harness/processes.js';
 import { sleep, waitFor } from '../../harness/wait.js';
-import { cpuNs, emit, fmt, forkHelper, log, rssKiB, SECRET, startBench, table } from './common.js';
+import { cpuNs, emit, fmt, forkHelper, log, maxTotalRssKiB, SECRET, startBench, table } from './common.js';
 
 const args = startBench();
 const SIZES = [8, 32, 64, 128];
@@ -85,14 +85,7 @@ async function mesh(n: number): Promise<Row> {
     const cpu0 = pids.map((p) => cpuNs(p)[0]);
     const bytes0 = survey(views).bytesSent;
     const t0 = process.hrtime.bigint();
-    let rssMax = 0;
-    for (let s = 0; s < WINDOW_S; s++) {
-      await sleep(1000);
-      rssMax = Math.max(
-        rssMax,
-        pids.reduce((sum, p) => sum + rssKiB(p), 0),
-      );
-    }
+    const rssMax = await maxTotalRssKiB(pids, WINDOW_S);
     const wallNs = Number(process.hrtime.bigint() - t0);
     const cpuNsTotal = pids.reduce((sum, p, i) => sum + cpuNs(p)[0] - cpu0[i], 0);
     const end = survey(views);

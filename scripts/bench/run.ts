@@ -1,11 +1,11 @@
-// `npm run bench [-- --quick] [-- --only read,counters]`: runs every benchmark
+// `npm run bench [-- --quick] [-- --only read,counters] [-- --commy after=. --commy before=DIR]`: runs every benchmark
 // in scripts/bench/, each in a fresh process, one after the other, and writes
 // docs/BENCHMARKS.md: the machine, the command, each benchmark's tables, and
 // the project's targets marked met or missed with the measured figure.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { benchDir, fmt, log, machineInfo, ratio, rootDir, table, type BenchResult } from './common.js';
 
 const argv = process.argv.slice(2);
@@ -102,8 +102,13 @@ class CpuTally {
   }
 }
 
+/** Flags passed through to the memberlist bench: the commy checkouts to compare (`--commy label=DIR`). */
+const commyFlags = argv.flatMap((a, i) => (a === '--commy' && argv[i + 1] ? ['--commy', argv[i + 1]] : []));
+
 async function runOne(file: string, out: string): Promise<BenchResult> {
-  const child = spawn(process.execPath, [join(benchDir, file), ...(quick ? ['--quick'] : []), '--out', out], {
+  // The memberlist bench also draws its chart, next to the document it is written for.
+  const extra = file === 'versus.js' ? [...commyFlags, '--svg-dir', dirname(docPath)] : [];
+  const child = spawn(process.execPath, [join(benchDir, file), ...(quick ? ['--quick'] : []), ...extra, '--out', out], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
@@ -334,7 +339,7 @@ async function main(): Promise<void> {
   loads.push(loadavg());
   tally.sample();
   const minutes = (Date.now() - startedAt) / 60000;
-  const command = `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only ${only.join(',')}` : ''}`;
+  const command = `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only ${only.join(',')}` : ''}${commyFlags.length > 0 ? ` -- ${commyFlags.join(' ')}` : ''}`;
   const maxLoad = Math.max(...loads);
   const avgLoad = loads.reduce((a, b) => a + b, 0) / loads.length;
   const othersCores = tally.others / ((Date.now() - startedAt) / 1000);

@@ -12,12 +12,13 @@
 // memberlist: DefaultLANConfig (1 s probes, 200 ms gossip); "sees" = NotifyJoin.
 // Several commy checkouts can be measured in the same run, alternately with each other and memberlist:
 //   node dist/scripts/bench/versus.js [--quick] [--commy after=. --commy before=/tmp/commy-before] [--sizes 8,32]
+//     [--svg-dir DIR]   also writes DIR/versus-memberlist.svg: CPU and bytes per node against N, per system
 // Each checkout needs its dist/ built (npx node-gyp rebuild && npx tsc -p .). The default is this tree only.
 // Without root (network namespaces) the benchmark is skipped; without Go or Debian's memberlist package
 // only memberlist is; either way it says why and exits 0.
 import { execFile, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,13 +36,14 @@ import {
   log,
   machineInfo,
   rootDir,
-  rssKiB,
+  maxTotalRssKiB,
   sampleStats,
   SECRET,
   startBench,
   table,
   which,
 } from './common.js';
+import { barCharts } from './svg.js';
 
 const args = startBench();
 const run = promisify(execFile);
@@ -321,14 +323,7 @@ async function measure(sys: System, n: number, runIndex: number): Promise<Row> {
     const cpu0 = pids.map((p) => cpuNs(p)[0]);
     const lo0 = await loCounters(ns);
     const w0 = process.hrtime.bigint();
-    let rssMax = 0;
-    for (let s = 0; s < WINDOW_S; s++) {
-      await sleep(1000);
-      rssMax = Math.max(
-        rssMax,
-        pids.reduce((sum, p) => sum + rssKiB(p), 0),
-      );
-    }
+    const rssMax = await maxTotalRssKiB(pids, WINDOW_S);
     const cpu1 = pids.map((p) => cpuNs(p)[0]);
     const lo1 = await loCounters(ns);
     const wallS = Number(process.hrtime.bigint() - w0) / 1e9;
@@ -539,6 +534,8 @@ for (const n of SIZES) {
       fmt(s.cpuPct),
       fmt(Math.round(s.bytesPerS)),
       fmt(s.packetsPerS),
+      // CPU per packet sent: what one heartbeat (or probe) costs, whatever the design sends.
+      fmt(((s.cpuPct / 100) * 1e6) / s.packetsPerS),
       fmt(s.rssMiB),
       `${fmt(s.downP50S)} / ${fmt(s.downMaxS)} (${s.downSeen})`,
       s.seenByAll,
@@ -554,6 +551,7 @@ for (const n of SIZES) {
         'CPU % of a core',
         'bytes / s',
         'packets / s',
+        'CPU µs per packet',
         'RSS MiB',
         'Down after kill -9, p50 / max (s)',
         'new node seen by all (s)',
@@ -562,10 +560,36 @@ for (const n of SIZES) {
         'alarms',
       ],
       body,
-      'lrrrrrrrrr',
+      'lrrrrrrrrrr',
     ),
     '',
   );
+}
+const svgDir = flagValues('--svg-dir')[0];
+if (svgDir) {
+  const per = (pick: (s: Summary) => number) =>
+    systems.map((sys) => ({
+      label: sys.label,
+      values: SIZES.map((n) => {
+        const rs = rows.filter((r) => r.n === n && r.system === sys.label);
+        return rs.length > 0 ? pick(summarize(rs)) : NaN;
+      }),
+    }));
+  const groups = SIZES.map((n) => `N = ${n}`);
+  const file = 'versus-memberlist.svg';
+  writeFileSync(
+    join(svgDir, file),
+    barCharts([
+      { title: 'CPU per node, % of a core', groups, series: per((s) => s.cpuPct), format: (v) => v.toFixed(2) },
+      {
+        title: 'Bytes sent per node per second',
+        groups,
+        series: per((s) => s.bytesPerS),
+        format: (v) => Math.round(v).toLocaleString('en-US'),
+      },
+    ]),
+  );
+  markdown.push(`![CPU and bytes per node against N, per system](${file})`, '');
 }
 markdown.push(
   'Every run:',
