@@ -209,17 +209,13 @@ function targets(results: Map<string, BenchResult>): Target[] {
       measured: `${fmt(cpu)}% (idle agent with 0 peers: ${fmt(num(o, 'cpu.0.pct'))}%)`,
       verdict: cpu <= 1 ? 'met' : 'missed',
     });
-    for (const [peers, goal] of [
-      [64, 2.5],
-      [8, 0.55],
-    ] as const) {
-      const pct = num(o, `cpu.${peers}.pct`);
-      t.push({
-        target: `The agent uses ≤ ${goal}% of a core for ${peers} peers at 1 s`,
-        measured: `${fmt(pct)}%`,
-        verdict: pct <= goal ? 'met' : 'missed',
-      });
-    }
+    // (The goal at 8 peers is relative: no more than memberlist in the same run, in the memberlist bench.)
+    const cpu64 = num(o, 'cpu.64.pct');
+    t.push({
+      target: 'The agent uses ≤ 2.5% of a core for 64 peers at 1 s',
+      measured: `${fmt(cpu64)}%`,
+      verdict: cpu64 <= 2.5 ? 'met' : 'missed',
+    });
     const rss = num(o, 'rss.32.MiB') / num(o, 'bare.rss.MiB');
     t.push({
       target: "An agent's RSS within 1.25× a bare Node process that only keeps a timer",
