@@ -11,7 +11,7 @@
 // commy: a 1 s heartbeat interval, default thresholds; "sees" = the first heartbeat from the peer arrived.
 // memberlist: DefaultLANConfig (1 s probes, 200 ms gossip); "sees" = NotifyJoin.
 // Several commy checkouts can be measured in the same run, alternately with each other and memberlist:
-//   node dist/scripts/bench/versus.js [--quick] [--commy after=. --commy before=/tmp/commy-before] [--sizes 8,32]
+//   node dist/scripts/bench/versus.js [--quick] [--commy after=. --commy before=DIR] [--sizes 8,32]
 //     [--svg-dir DIR]   also writes DIR/versus-memberlist.svg: CPU and bytes per node against N, per system
 // Each checkout needs its dist/ built (npx node-gyp rebuild && npx tsc -p .). The default is this tree only.
 // Without root (network namespaces) the benchmark is skipped; without Go or Debian's memberlist package
