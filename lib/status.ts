@@ -25,6 +25,14 @@ export interface Thresholds {
   downAfter: number;
 }
 
+/**
+ * Where a peer's silence is measured from: its last frame, or, if it was never heard from, the moment
+ * it was added (its status last changed). The writer and every reader judge silences from this.
+ */
+export function lastHeardMs(lastSeenMs: number, statusChangedMs: number): number {
+  return lastSeenMs || statusChangedMs;
+}
+
 /** The status implied by a count of consecutive missed heartbeats. */
 export function statusForMissed(missed: number, t: Thresholds): PeerStatus {
   if (missed >= t.downAfter) return PeerStatus.Down;

@@ -28,6 +28,7 @@ import {
 import {
   computeClusterStatus,
   connectionFromCode,
+  lastHeardMs,
   rejectReasonNames,
   statusFromCode,
   type ClusterStatus,
@@ -217,8 +218,8 @@ function detailsOf(image: RegionImage, r: number, peer: PeerSnapshot, detector: 
   let arrivals: ArrivalStats | null = null;
   if (detector.kind === 'phi') {
     arrivals = { meanMs: image.phiMeanMs(r), stdDevMs: image.phiStdDevMs(r), samples: image.phiSamples(r) };
-    // Silence as the writer measures it: since the last frame, or since the peer was added if never heard.
-    const since = image.lastSeenMs(r) || image.statusChangedMs(r);
+    // The silence as the writer measures it.
+    const since = lastHeardMs(image.lastSeenMs(r), image.statusChangedMs(r));
     current = phi(Math.max(0, image.nowMs - since), arrivals.meanMs, arrivals.stdDevMs, detector);
   }
   return {

@@ -21,6 +21,7 @@ import {
   computeClusterStatus,
   connectionFromCode,
   connectionToCode,
+  lastHeardMs,
   onHeartbeatMissed,
   onHeartbeatMissedPhi,
   onHeartbeatReceived,
@@ -369,7 +370,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
     // Asked for every peer at every tick: read the two times alone (one compact record).
     const c = this.writer.summary();
     c.readOne(this.indexOf(id));
-    return this.now() - (c.lastSeenMs(0) || c.statusChangedMs(0));
+    return this.now() - lastHeardMs(c.lastSeenMs(0), c.statusChangedMs(0));
   }
 
   /**
@@ -397,7 +398,7 @@ export class PeerRegistry extends EventEmitter<PeerRegistryEvents> {
   private phiOfSlot(s: SlotRecord, lateMs: number): number {
     const d = this.detector as PhiDetectorSettings;
     const w = this.windows.get(s.index);
-    const silentMs = this.now() - lateMs - (s.lastSeenMs || s.statusChangedMs);
+    const silentMs = this.now() - lateMs - lastHeardMs(s.lastSeenMs, s.statusChangedMs);
     return w ? phi(silentMs, w.meanMs, w.stdDevMs, d) : phi(silentMs, s.phiMeanMs, s.phiStdDevMs, d);
   }
 

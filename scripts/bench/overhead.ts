@@ -169,21 +169,17 @@ interface AgentRun {
   serverId: string;
 }
 
-interface AgentResult {
-  peers: number;
-  cpuPct: number;
-  mainPct: number;
-  rssAvgMiB: number;
-  rssMaxMiB: number;
-  healthyAtEnd: number;
-}
-
 /** CPU and RSS of one process over the window, from two schedstat readings and per-second RSS samples. */
 interface Usage {
   cpuPct: number;
   mainPct: number;
   rssAvgMiB: number;
   rssMaxMiB: number;
+}
+
+interface AgentResult extends Usage {
+  peers: number;
+  healthyAtEnd: number;
 }
 
 async function agentCpu(): Promise<{ results: AgentResult[]; bare: Usage; windowS: number }> {
