@@ -203,7 +203,10 @@ void seqlockWrite(uint8_t* seqAddr, uint8_t* dst, const uint8_t* src, size_t byt
 
 bool seqlockRead(const uint8_t* seqAddr, const uint8_t* src, uint8_t* dst, size_t bytes, Error& err) {
   constexpr int kSpins = 256;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  // The clock is read only once spinning has failed: a read that finds the
+  // seq even and unmoved (nearly every one) costs no clock call, which on a
+  // VM is tens of ns, and this runs for every record of every read.
+  std::chrono::steady_clock::time_point deadline{};
   for (int attempt = 0;; attempt++) {
     uint64_t s0 = loadU64(seqAddr, std::memory_order_acquire);
     if ((s0 & 1) == 0) {
@@ -219,7 +222,9 @@ bool seqlockRead(const uint8_t* seqAddr, const uint8_t* src, uint8_t* dst, size_
     } else {
       // The writer may be descheduled mid-write; give it the CPU, but never
       // wait forever: a writer that died mid-write leaves seq odd for good.
-      if (std::chrono::steady_clock::now() > deadline)
+      const auto now = std::chrono::steady_clock::now();
+      if (attempt == kSpins) deadline = now + std::chrono::milliseconds(20);
+      if (now > deadline)
         return err.set(code::kContended,
                        "record stayed mid-write for 20 ms; its writer may have died while writing. Retry, or "
                        "check the writer's liveness");
