@@ -54,7 +54,7 @@ export type SlotDataField =
  * writer's liveness differs from the one given ("writer"), the writer is dead and the name now holds
  * another region ("replaced"), this OS cannot wait ("unsupported": poll), or the handle closed.
  */
-export type WaitOutcome = 'changed' | 'timeout' | 'writer' | 'replaced' | 'unsupported' | 'closed';
+export type WaitOutcome = 'changed' | 'timeout' | 'writer' | 'replaced' | 'unsupported' | 'cancelled' | 'closed';
 
 export interface NativeLayout {
   versionMajor: number;
@@ -143,8 +143,10 @@ export interface NativeRegion {
   statusSeq(): number;
   /** False where the OS or the region cannot block on the status sequence: poll instead. */
   canWait(): boolean;
-  /** Blocks a native thread until the status sequence is no longer `expected`; one at a time per region. */
+  /** Waits (the event loop, or a native thread) until the status sequence is no longer `expected`; one at a time per region. */
   waitForChange(expected: number, timeoutMs: number, writerAlive?: boolean): Promise<WaitOutcome>;
+  /** Resolves a pending waitForChange with "cancelled" now. */
+  cancelWait(): void;
   addCounter(index: number, counter: number, amount: number): void;
   resetCounters(index: number): void;
   touch(): void;

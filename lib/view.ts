@@ -27,13 +27,14 @@ import {
 } from './routing.js';
 import {
   computeClusterStatus,
+  clusterStatusOfCounts,
   connectionFromCode,
   lastHeardMs,
   rejectReasonNames,
   statusFromCode,
   type ClusterStatus,
   type ConnectionState,
-  type PeerStatus,
+  PeerStatus,
 } from './status.js';
 
 /** Which region a view maps: a node's key, and whose it must be. */
@@ -321,9 +322,14 @@ export class ClusterView {
   }
 
   private snapshotOf(image: RegionImage, peers: PeerSnapshot[]): ClusterSnapshot {
-    const statuses = new Array<PeerStatus>(peers.length);
-    for (let r = 0; r < peers.length; r++) statuses[r] = peers[r].status;
-    return {
+    let healthy = 0;
+    let suspected = 0;
+    for (let r = 0; r < peers.length; r++) {
+      const s = peers[r].status;
+      if (s === PeerStatus.Healthy) healthy++;
+      else if (s === PeerStatus.Suspected) suspected++;
+    }
+    const snapshot: ClusterSnapshot = {
       cluster: this.region.cluster,
       serverId: this.region.serverId,
       listen: image.listen,
@@ -338,10 +344,11 @@ export class ClusterView {
         suspectAfter: image.headerU32(HD.suspectAfter),
         downAfter: image.headerU32(HD.downAfter),
       },
-      status: computeClusterStatus(statuses),
+      status: clusterStatusOfCounts(healthy, suspected, peers.length - healthy - suspected),
       peers,
-      ...(image.headerU32(HD.discoveryProviders) > 0 ? { discovery: discoveryOf(image) } : {}),
     };
+    if (image.headerU32(HD.discoveryProviders) > 0) snapshot.discovery = discoveryOf(image);
+    return snapshot;
   }
 
   /** The object `commy status --json` prints: one native call, one decoder. */
@@ -454,11 +461,13 @@ export class ClusterView {
 
   /**
    * Resolves true once membership, a peer's status or quorum has changed
-   * since the call (the writer wakes this process: a futex on Linux, a named
-   * semaphore on Windows; elsewhere it polls every defaults.watchIntervalMs),
-   * false after `timeoutMs`. Rejects with ERR_REGION_CLOSED when the view is
-   * closed, and with the signal's reason when it is aborted. Waiting occupies
-   * one native thread per view, never libuv's threadpool.
+   * since the call (the writer wakes this process: inotify on Linux, polled by
+   * this thread's own event loop; a named semaphore on Windows; elsewhere it
+   * polls every defaults.watchIntervalMs), false after `timeoutMs`. Rejects
+   * with ERR_REGION_CLOSED when the view is closed, and with the signal's
+   * reason when it is aborted. Waiting never occupies libuv's threadpool; on
+   * Windows (and on Linux past the account's inotify instances) it takes one
+   * native thread per view.
    */
   waitForChange(opts: WaitOptions = {}): Promise<boolean> {
     if (this.closed) return Promise.reject(closedError());
@@ -484,6 +493,7 @@ export class ClusterView {
         alive,
         settle: (changed: boolean | Error) => {
           this.waiters.delete(waiter);
+          if (this.waiters.size === 0) this.stopWaiting();
           if (timer) clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           if (changed instanceof Error) reject(changed);
@@ -510,9 +520,25 @@ export class ClusterView {
   }
 
   /**
+   * Ends the shared wait once no one waits (a timeout, an abort, a closed
+   * watch): a wait left running would keep the process alive, and the view
+   * reachable, until the next change.
+   */
+  private stopWaiting(): void {
+    if (!this.waiting || this.closed) return;
+    if (this.pollTimer) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = undefined;
+      this.waiting = false;
+    } else {
+      this.region.cancelWait(); // its promise resolves "cancelled": next() clears `waiting`
+    }
+  }
+
+  /**
    * Keeps one wait (native, or a poll timer) running while anyone waits. The
-   * native wait also watches the writer: the waiting thread probes it once a
-   * second, so an idle wait runs no JavaScript.
+   * native wait also watches the writer (its stop, death or replacement), so
+   * an idle wait runs no JavaScript.
    */
   private pump(): void {
     if (this.waiting || this.closed || this.waiters.size === 0) return;
@@ -537,7 +563,10 @@ export class ClusterView {
       queueMicrotask(() => this.pump());
     };
     if (this.pollOnly || !this.region.canWait()) {
-      this.pollTimer = setTimeout(() => next('timeout'), defaults.watchIntervalMs);
+      this.pollTimer = setTimeout(() => {
+        this.pollTimer = undefined;
+        next('timeout');
+      }, defaults.watchIntervalMs);
       return;
     }
     // The writer is watched for every wait: a liveness flip settles the watches, a replacement every waiter.

@@ -2,11 +2,13 @@
 // API shaping live in lib/region/; this file converts types and errors.
 #include <napi.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
 #include "change_waiter.h"
 #include "core.h"
+#include "loop_waiter.h"
 #include "platform.h"
 #include "region.h"
 
@@ -62,6 +64,20 @@ Napi::Buffer<uint8_t> bufferArg(const Napi::CallbackInfo& info, size_t i, size_t
   return b;
 }
 
+// The event loop's own wait where the OS gives a change descriptor (Linux),
+// else a waiting thread. COMMY_CHANGE_WAITER=thread forces the thread (tests
+// and the notify benchmark run both ways on Linux).
+std::unique_ptr<ChangeWaiter> makeChangeWaiter(Napi::Env env, const std::shared_ptr<Region>& region) {
+#if defined(COMMY_LOOP_WAITER)
+  const char* force = std::getenv("COMMY_CHANGE_WAITER");
+  if (!(force && std::strcmp(force, "thread") == 0))
+    if (auto w = LoopWaiter::open(env, region)) return w;
+#else
+  (void)env;
+#endif
+  return std::make_unique<ThreadWaiter>(region);
+}
+
 }  // namespace
 
 class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
@@ -82,6 +98,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
                            InstanceMethod<&RegionWrap::StatusSeq>("statusSeq"),
                            InstanceMethod<&RegionWrap::CanWait>("canWait"),
                            InstanceMethod<&RegionWrap::WaitForChange>("waitForChange"),
+                           InstanceMethod<&RegionWrap::CancelWait>("cancelWait"),
                            InstanceMethod<&RegionWrap::Generation>("generation"),
                            InstanceMethod<&RegionWrap::Replaced>("replaced"),
                            InstanceMethod<&RegionWrap::Counters>("counters"),
@@ -123,7 +140,7 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
     return Napi::Boolean::New(info.Env(), live(info.Env()).canWait());
   }
   // waitForChange(expected, timeoutMs[, writerAlive]): a promise of
-  // "changed", "timeout", "writer", "replaced", "unsupported" or "closed"
+  // "changed", "timeout", "writer", "replaced", "unsupported", "cancelled" or "closed"
   // (see ChangeWaiter). timeoutMs -1: no timeout. One at a time.
   Napi::Value WaitForChange(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -138,11 +155,18 @@ class RegionWrap : public Napi::ObjectWrap<RegionWrap> {
       if (!info[2].IsBoolean()) throwCode(env, code::kInvalidArg, "writerAlive must be a boolean");
       alive = info[2].As<Napi::Boolean>().Value();
     }
-    if (!waiter_) waiter_ = std::make_unique<ChangeWaiter>(region_);
+    if (!waiter_) waiter_ = makeChangeWaiter(env, region_);
     if (waiter_->pending()) throwCode(env, code::kInvalidArg, "a waitForChange is already pending on this region");
     std::optional<uint32_t> timeout;
     if (t >= 0) timeout = static_cast<uint32_t>(t);
     return waiter_->wait(env, info[0].As<Napi::Number>().Uint32Value(), timeout, alive);
+  }
+
+  // cancelWait(): a pending waitForChange resolves "cancelled" now.
+  Napi::Value CancelWait(const Napi::CallbackInfo& info) {
+    live(info.Env());
+    if (waiter_) waiter_->cancel(info.Env());
+    return info.Env().Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -1,13 +1,17 @@
-// Change notification toward JS: one dedicated thread per mapping blocks in
-// Region::waitChange (a futex or a semaphore wait), never libuv's threadpool,
-// which fs and dns share, and hands the outcome back through a thread-safe
-// function. One wait at a time per mapping; lib/view.ts shares it between
-// its waiters. Used by addon.cc only.
+// Change notification toward JS. ChangeWaiter is what the addon calls: one
+// wait at a time per mapping (lib/view.ts shares it between its waiters),
+// settled as a promise. Two ways to wait, picked per mapping by
+// makeChangeWaiter:
+//  - LoopWaiter (native/loop_waiter.h, Linux): the JS thread's own event loop
+//    watches the region's change descriptor; no thread, one wake-up.
+//  - ThreadWaiter (here; Windows, or where the descriptor cannot be had): one
+//    dedicated thread per mapping blocks in Region::waitChange (a futex or a
+//    semaphore wait), never libuv's threadpool, which fs and dns share, and
+//    hands the outcome back through a thread-safe function.
 //
-// A wait may also watch the writer: every kRecheckMs the thread itself probes
-// the writer's liveness (and, once it is dead, whether a new region took the
-// name), and ends the wait only when that differs from what JS last saw. An
-// idle watch thus costs one native wake a second and no JavaScript at all.
+// A wait may also watch the writer, and then ends when its liveness differs
+// from what JS last saw ("writer"), or once it is dead and a new region took
+// the name ("replaced"). An idle watch runs no JavaScript.
 #pragma once
 
 #include <napi.h>
@@ -27,26 +31,44 @@ namespace commy {
 
 class ChangeWaiter {
  public:
-  explicit ChangeWaiter(std::shared_ptr<Region> region) : region_(std::move(region)) {}
-  ChangeWaiter(const ChangeWaiter&) = delete;
-  ChangeWaiter& operator=(const ChangeWaiter&) = delete;
-  // From a finalizer: ends the thread; a pending promise is left unsettled
-  // (nothing can observe it once its region handle is collected).
-  ~ChangeWaiter() { stopThread(); }
-
-  bool pending() const { return shared_->deferred.has_value(); }
-
-  // How often a wait rechecks the word and, when it watches the writer,
-  // probes it: a writer's death or replacement shows at most this late.
-  static constexpr uint32_t kRecheckMs = 1000;
-
+  virtual ~ChangeWaiter() = default;
+  virtual bool pending() const = 0;
   // A promise of "changed" (the status sequence is no longer `expected`),
   // "timeout" (after `timeoutMs`; none: never), "writer" (the writer's
   // liveness is no longer `writerAlive`), "replaced" (the writer is dead and
   // the name now refers to another region), "unsupported" (callers poll) or
   // "closed". Without `writerAlive` the writer is not watched. JS thread only.
+  virtual Napi::Promise wait(Napi::Env env, uint32_t expected, std::optional<uint32_t> timeoutMs,
+                             std::optional<bool> writerAlive) = 0;
+  // Settles a pending wait with "cancelled" at once (its caller stopped
+  // waiting): it keeps neither the event loop alive nor its promise's
+  // reactions reachable. The waiter stays usable. JS thread only.
+  virtual void cancel(Napi::Env env) = 0;
+  // Settles a pending wait with "closed" and stops waiting at once; no
+  // callback runs after it. JS thread only; idempotent.
+  virtual void close(Napi::Env env) = 0;
+};
+
+// Waits on a dedicated thread, in slices of kRecheckMs: each slice starts by
+// reading the word again, and a watched writer is probed after each, so an
+// idle watch costs one native wake a second and no JavaScript.
+class ThreadWaiter final : public ChangeWaiter {
+ public:
+  explicit ThreadWaiter(std::shared_ptr<Region> region) : region_(std::move(region)) {}
+  ThreadWaiter(const ThreadWaiter&) = delete;
+  ThreadWaiter& operator=(const ThreadWaiter&) = delete;
+  // From a finalizer: ends the thread; a pending promise is left unsettled
+  // (nothing can observe it once its region handle is collected).
+  ~ThreadWaiter() override { stopThread(); }
+
+  bool pending() const override { return shared_->deferred.has_value(); }
+
+  // How often a wait rechecks the word and, when it watches the writer,
+  // probes it: a writer's death or replacement shows at most this late.
+  static constexpr uint32_t kRecheckMs = 1000;
+
   Napi::Promise wait(Napi::Env env, uint32_t expected, std::optional<uint32_t> timeoutMs,
-                     std::optional<bool> writerAlive) {
+                     std::optional<bool> writerAlive) override {
     auto deferred = Napi::Promise::Deferred::New(env);
     Napi::Promise promise = deferred.Promise();
     if (!region_->canWait()) {
@@ -72,9 +94,18 @@ class ChangeWaiter {
     return promise;
   }
 
-  // Settles a pending wait with "closed" and ends the thread at once; no
-  // callback runs after it. JS thread only; idempotent.
-  void close(Napi::Env env) {
+  // The thread's wait goes on, unreferenced; its outcome settles whichever
+  // wait is pending when it comes, as a hint (callers read again what they
+  // wait for), or none.
+  void cancel(Napi::Env env) override {
+    if (!shared_->deferred) return;
+    auto d = std::move(*shared_->deferred);
+    shared_->deferred.reset();
+    tsfn_.Unref(env);
+    d.Resolve(Napi::String::New(env, "cancelled"));
+  }
+
+  void close(Napi::Env env) override {
     if (shared_->deferred) {
       shared_->deferred->Resolve(Napi::String::New(env, "closed"));
       shared_->deferred.reset();

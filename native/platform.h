@@ -105,7 +105,7 @@ bool openNotifier(Mapping& m, bool writer, const Access& access, Error& err);
 // True when waitChange can block on m (else it returns kUnsupported).
 bool canWait(const Mapping& m);
 // Writer: wakes every process blocked on `word` (after the word was changed
-// with a seq_cst store). One system call.
+// with a seq_cst store). One system call; on Linux two (announce(m) too).
 void notify(Mapping& m, const uint8_t* word);
 // Blocks the calling thread (never the JS thread) until *word != expected,
 // `timeoutMs` passes, or `cancelled` is set and cancelWaits(m) called.
@@ -116,6 +116,22 @@ WaitResult waitChange(Mapping& m, const uint8_t* word, uint32_t expected, uint32
 // the caller sets first). Linux: a wake on the word (other processes'
 // waiters recheck it and sleep again); Windows: m's cancel event.
 void cancelWaits(Mapping& m, const uint8_t* word);
+
+// What the JS thread's event loop can watch instead of a thread blocked in
+// waitChange (Linux: an inotify descriptor). It turns readable when the
+// region may have changed: the writer's notify() or announce() touched the
+// object, a descriptor with write access to it closed (its writer stopped or
+// died), its name was removed, or an object was created in the directory
+// of names (a successor may hold the name now). The caller re-reads what it
+// waits for after each; events say "look", never what changed. -1 where the
+// OS has none, or the watches could not be set: wait on a thread instead.
+int openChangeFd(const Mapping& m);
+// Discards the events queued on a change descriptor (non-blocking).
+void drainChangeFd(int fd);
+void closeChangeFd(int fd);
+// Writer: makes every change descriptor on m readable (Linux: futimens, one
+// system call; notify() does it too). No-op elsewhere.
+void announce(Mapping& m);
 
 // Names of commy objects on this host, where the OS can list them.
 bool listNames(std::vector<std::string>& out);

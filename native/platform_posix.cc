@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #endif
 #include <sys/mman.h>
@@ -416,6 +417,7 @@ bool canWait(const Mapping& m) {
 void notify(Mapping& m, const uint8_t* word) {
 #if defined(__linux__)
   if (m.base) futex(word, FUTEX_WAKE, INT_MAX, nullptr);
+  announce(m);
 #else
   (void)m;
   (void)word;
@@ -453,7 +455,58 @@ WaitResult waitChange(Mapping& m, const uint8_t* word, uint32_t expected, uint32
 #endif
 }
 
-void cancelWaits(Mapping& m, const uint8_t* word) { notify(m, word); }
+void cancelWaits(Mapping& m, const uint8_t* word) {
+#if defined(__linux__)
+  if (m.base) futex(word, FUTEX_WAKE, INT_MAX, nullptr);
+#else
+  (void)m;
+  (void)word;
+#endif
+}
+
+// The change descriptor: an inotify instance with two watches, one on the
+// object itself (through /proc/self/fd, so exactly the inode this mapping
+// holds, whatever the name leads to now) and one on /dev/shm for new names.
+// The writer's announce() is a futimens (IN_ATTRIB); its death or stop closes
+// its read-write descriptor (IN_CLOSE_WRITE); shm_unlink drops the link count
+// (IN_ATTRIB); a successor's object appears in /dev/shm (IN_CREATE, or
+// IN_MOVED_TO). Watches cost the writer nothing: it makes one system call per
+// announce whether or not anyone watches.
+int openChangeFd(const Mapping& m) {
+#if defined(__linux__)
+  if (m.fd < 0 || !m.base) return -1;
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) return -1;
+  const std::string self = "/proc/self/fd/" + std::to_string(m.fd);
+  if (inotify_add_watch(fd, self.c_str(), IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE) < 0 ||
+      inotify_add_watch(fd, "/dev/shm", IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+#else
+  (void)m;
+  return -1;
+#endif
+}
+
+void drainChangeFd(int fd) {
+  alignas(8) char buf[4096];  // whole inotify events; their contents do not matter
+  while (::read(fd, buf, sizeof(buf)) > 0) {
+  }
+}
+
+void closeChangeFd(int fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+void announce(Mapping& m) {
+#if defined(__linux__)
+  if (m.writerLock && m.fd >= 0) futimens(m.fd, nullptr);
+#else
+  (void)m;
+#endif
+}
 
 bool listNames(std::vector<std::string>& out) {
 #if defined(__linux__)

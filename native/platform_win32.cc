@@ -709,6 +709,12 @@ uint64_t wallClockMs() {
   return (t - 116444736000000000ULL) / 10000ULL;
 }
 
+// No change descriptor: waits block a thread on the semaphore (waitChange).
+int openChangeFd(const Mapping&) { return -1; }
+void drainChangeFd(int) {}
+void closeChangeFd(int) {}
+void announce(Mapping&) {}
+
 }  // namespace commy::os
 
 #endif  // _WIN32

@@ -356,6 +356,9 @@ void Region::setState(RegionState s) {
   storeU32(map_.base + header::kState, static_cast<uint32_t>(s), std::memory_order_release);
   std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(map_.base + header::kGeneration))
       .fetch_add(1, std::memory_order_release);
+  // A writer starting (a takeover too) or stopping changes what watchers of
+  // its liveness see, with no write to any descriptor: tell them to look.
+  os::announce(map_);
 }
 
 uint64_t Region::generation() const { return loadU64(map_.base + header::kGeneration, std::memory_order_acquire); }

@@ -78,6 +78,8 @@ class Region {
   bool canWait() const { return layout_.versionMinor >= 1 && os::canWait(map_); }
   os::WaitResult waitChange(uint32_t expected, uint32_t timeoutMs, const std::atomic<bool>& cancelled);
   void cancelWaits();
+  // os::openChangeFd on this mapping: -1 where waits need a thread.
+  int openChangeFd() const { return canWait() ? os::openChangeFd(map_) : -1; }
   // The one read path: copies a consistent image (image:: and record:: in
   // layout.h) into `out` and sets `count` to the records copied. `parts` is a
   // set of image::kPart* flags. `slot` < 0 copies every used slot, retrying

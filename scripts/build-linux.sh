@@ -97,6 +97,13 @@ mkdir -p "$SRC/napi"
 cp -r native "$SRC/native"
 [ ! -d test/native ] || { mkdir -p "$SRC/test" && cp -r test/native "$SRC/test/native"; }
 cp -r "$NAPI_HEADERS/include/." "$SRC/napi/"
+# libuv's headers, for the event loop's own change wait (native/loop_waiter.h):
+# node-api-headers has none, so take this Node's (libuv keeps its ABI within 1.x).
+UV_HEADERS=$(node -p 'require("path").join(process.execPath, "..", "..", "include", "node")')
+[ -f "$UV_HEADERS/uv.h" ] && [ -d "$UV_HEADERS/uv" ] ||
+  die "libuv headers not found in $UV_HEADERS (install this Node's headers, e.g. Debian's nodejs or libuv1-dev)"
+cp "$UV_HEADERS/uv.h" "$SRC/napi/"
+cp -r "$UV_HEADERS/uv" "$SRC/napi/uv"
 cp -r "$ADDON_API" "$SRC/node-addon-api"
 
 JOBS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
@@ -113,7 +120,7 @@ for arch in "${ARCHES[@]}"; do
     if [ "$t" = commy ]; then out="prebuilds/linux-$arch/commy.glibc.node"; else out="$obj/$t.node"; fi
     # The inputs: every source and header, the flags and the compiler's version.
     stamp=$({
-      cat native/*.h "${sources[@]}" binding.gyp "$NAPI_HEADERS/include/"*.h "$ADDON_API/"*.h
+      cat native/*.h "${sources[@]}" binding.gyp "$NAPI_HEADERS/include/"*.h "$ADDON_API/"*.h "$UV_HEADERS/uv.h"
       echo "${CXXFLAGS[*]} ${LDFLAGS[*]} ${LIBS[*]}"
       linux_root_run "$LINUX_BUILD_ROOT" "$CXX" --version
     } | sha256sum | cut -d' ' -f1)

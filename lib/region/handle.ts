@@ -127,7 +127,7 @@ class RegionHandle {
     return this.native.statusSeq();
   }
 
-  /** Whether waitForStatusChange can block here (Linux futex, Windows semaphore); else poll. */
+  /** Whether waitForStatusChange can block here (Linux inotify or futex, Windows semaphore); else poll. */
   canWait(): boolean {
     return this.native.canWait();
   }
@@ -136,13 +136,21 @@ class RegionHandle {
    * Resolves once the status sequence is no longer `expected` ("changed"),
    * after `timeoutMs` ("timeout"; undefined: never), at once where waiting is
    * not possible ("unsupported"), or when the handle is closed ("closed").
-   * Given `writerAlive`, the waiting thread also probes the writer once a
-   * second and ends the wait when its liveness differs ("writer") or, the
-   * writer dead, a new region took the name ("replaced"). The wait runs on a
-   * dedicated native thread; one at a time per handle.
+   * Given `writerAlive`, the wait also ends when the writer's liveness
+   * differs ("writer") or, the writer dead, a new region took the name
+   * ("replaced"). On Linux the event loop itself waits, woken by the kernel
+   * (inotify) when the writer announces a change, stops, dies or is replaced;
+   * elsewhere, or past the account's inotify limit, a dedicated native thread
+   * waits and probes the writer once a second. One wait at a time per handle;
+   * cancelWait() ends it with "cancelled".
    */
   waitForStatusChange(expected: number, timeoutMs?: number, writerAlive?: boolean): Promise<WaitOutcome> {
     return this.native.waitForChange(expected, timeoutMs ?? -1, writerAlive);
+  }
+
+  /** Ends a pending waitForStatusChange now, with "cancelled". */
+  cancelWait(): void {
+    this.native.cancelWait();
   }
 
   /** True when the name now refers to a newer region (a new writer replaced it). */

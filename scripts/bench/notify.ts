@@ -1,8 +1,9 @@
 // Benchmark 6: how soon a reader in another process learns of a status
-// change, woken by the writer (ClusterView.waitForChange, the default watch)
-// against today's polling watch (100 ms) and against the floor of any push to
-// another Node process (one byte on a Unix socket), and what an idle watcher
-// costs. The writer is this process (a real PeerRegistry); each reader is its
+// change, woken by the writer (ClusterView.waitForChange, the default watch;
+// on Linux both ways a wait can block: the event loop's own, the default, and
+// a waiting thread, COMMY_CHANGE_WAITER=thread, which Windows uses) against
+// today's polling watch (100 ms) and against the floor of any push to another
+// Node process (one byte on a Unix socket), and what an idle watcher costs. The writer is this process (a real PeerRegistry); each reader is its
 // own process. Latency: from just before the writer's write call (and from its
 // return) to the reader's wake-up, on the monotonic clock the processes share.
 // Run: node dist/scripts/bench/notify.js [--quick]
@@ -48,8 +49,13 @@ async function main(): Promise<void> {
     return [t, now()];
   };
   try {
-    const latency = async (mode: 'wait' | 'poll' | 'socket', n: number): Promise<[number[], number[]]> => {
-      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode, sockPath]);
+    const THREAD = { COMMY_CHANGE_WAITER: 'thread' };
+    const latency = async (
+      mode: 'wait' | 'poll' | 'socket',
+      n: number,
+      env: Record<string, string> = {},
+    ): Promise<[number[], number[]]> => {
+      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode, sockPath], env);
       await reader.next((m: { ready?: boolean }) => m.ready === true);
       await sleep(200); // the watch's first call, the wait in place (or the socket connected)
       const fromCall: number[] = [];
@@ -70,30 +76,37 @@ async function main(): Promise<void> {
     const rounds = 3;
     const wokenCall: number[] = [];
     const wokenRet: number[] = [];
+    const threadCall: number[] = [];
+    const threadRet: number[] = [];
     const pushCall: number[] = [];
     const pushRet: number[] = [];
+    const linux = process.platform === 'linux';
     log(
-      `notify: ${WAKES} transitions to a waiting reader, and ${WAKES} bytes pushed on a Unix socket, in ${rounds} rounds`,
+      `notify: ${WAKES} transitions to a waiting reader${linux ? ' (and as many to one waiting on a thread)' : ''}, ` +
+        `and ${WAKES} bytes pushed on a Unix socket, in ${rounds} rounds`,
     );
     for (let k = 0; k < rounds; k++) {
-      for (const [mode, call, ret] of [
-        ['wait', wokenCall, wokenRet],
-        ['socket', pushCall, pushRet],
+      for (const [mode, call, ret, env] of [
+        ['wait', wokenCall, wokenRet, {}],
+        ...(linux ? [['wait', threadCall, threadRet, THREAD] as const] : []),
+        ['socket', pushCall, pushRet, {}],
       ] as const) {
-        const [c, r] = await latency(mode, Math.ceil(WAKES / rounds));
+        const [c, r] = await latency(mode, Math.ceil(WAKES / rounds), env);
         call.push(...c);
         ret.push(...r);
       }
     }
     const woken = sampleStats(wokenCall);
     const wokenReturn = sampleStats(wokenRet);
+    const thread = linux ? sampleStats(threadCall) : undefined;
+    const threadReturn = linux ? sampleStats(threadRet) : undefined;
     const socket = sampleStats(pushCall);
     const socketReturn = sampleStats(pushRet);
     log(`notify: ${POLLS} transitions to a polling watch (100 ms)`);
     const polled = sampleStats((await latency('poll', POLLS))[0]);
 
-    const idle = async (mode: 'idle-wait' | 'idle-poll' | 'idle-none') => {
-      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode]);
+    const idle = async (mode: 'idle-wait' | 'idle-poll' | 'idle-none', env: Record<string, string> = {}) => {
+      const reader = forkHelper('notify-reader.js', [key.cluster, key.serverId, mode], env);
       await reader.next((m: { ready?: boolean }) => m.ready === true);
       await sleep(500);
       reader.send({ measure: true });
@@ -110,14 +123,16 @@ async function main(): Promise<void> {
     }, 20);
     log(`notify: idle watchers, ${IDLE_S} s each, while the writer writes every 20 ms without a transition`);
     // Interleaved twice, so that a drift of the machine hits all three alike; each figure is the lower of its two.
-    const runs = { wait: [] as number[], poll: [] as number[], none: [] as number[] };
+    const runs = { wait: [] as number[], thread: [] as number[], poll: [] as number[], none: [] as number[] };
     for (let k = 0; k < 2; k++) {
       runs.none.push(await idle('idle-none'));
       runs.wait.push(await idle('idle-wait'));
+      if (linux) runs.thread.push(await idle('idle-wait', THREAD));
       runs.poll.push(await idle('idle-poll'));
     }
     const idleNone = Math.min(...runs.none);
     const idleWait = Math.min(...runs.wait);
+    const idleThread = linux ? Math.min(...runs.thread) : NaN;
     const idlePoll = Math.min(...runs.poll);
     clearInterval(heartbeats);
 
@@ -132,8 +147,22 @@ async function main(): Promise<void> {
       table(
         ['reader', 'p50 µs', 'p99 µs', 'max µs', 'mean µs', 'transitions'],
         [
-          row('`waitForChange()`, woken by the writer (futex), from the write call', woken),
+          row(
+            linux
+              ? "`waitForChange()`, the event loop's own wait (inotify), from the write call"
+              : '`waitForChange()`, woken by the writer, from the write call',
+            woken,
+          ),
           row("the same, from the write call's return", wokenReturn),
+          ...(thread && threadReturn
+            ? [
+                row(
+                  '`waitForChange()` on a waiting thread (futex; COMMY_CHANGE_WAITER=thread), from the write call',
+                  thread,
+                ),
+                row("the same, from the write call's return", threadReturn),
+              ]
+            : []),
           row('one byte pushed on a Unix socket (the floor of any push to a process), from the `write()` call', socket),
           row("the same, from the `write()` call's return", socketReturn),
           row('`watch({ poll: true })` every 100 ms, from the write call', polled),
@@ -143,14 +172,26 @@ async function main(): Promise<void> {
       `\nWoken readers see a change ${ratio(polled.p50, woken.p50)} sooner than polled ones at p50 and ` +
         `${ratio(polled.p99, woken.p99)} at p99. Against a byte pushed on a socket, which needs a connection to every ` +
         `reader, the wake takes ${ratio(woken.p50, socket.p50)} as long at p50 and ${ratio(woken.p99, socket.p99)} at p99 ` +
-        `(from the call's return: ${ratio(wokenReturn.p50, socketReturn.p50)} and ${ratio(wokenReturn.p99, socketReturn.p99)}).`,
+        `(from the call's return: ${ratio(wokenReturn.p50, socketReturn.p50)} and ${ratio(wokenReturn.p99, socketReturn.p99)}).` +
+        (thread
+          ? ` The waiting thread, one more wake-up between the kernel and JavaScript, takes ${ratio(thread.p50, woken.p50)} as ` +
+            `long as the event loop's own wait at p50 and ${ratio(thread.p99, woken.p99)} at p99.`
+          : ''),
       `\nAn idle watcher: ${IDLE_S} s with no transition while the writer writes every 20 ms (last-seen and RTT, which ` +
         `move the any-write generation but not the status sequence). CPU of the reader process (user + system), % of one core:\n`,
       table(
         ['watcher', 'CPU'],
         [
           ['no watch: the view open, the process idle (the floor: V8 and libuv housekeeping)', `${fmt(idleNone)} %`],
-          ['`watch()` (status, woken; its native thread probes the writer once a second)', `${fmt(idleWait)} %`],
+          [
+            linux
+              ? "`watch()` (status, woken; the event loop's own wait, no timer)"
+              : '`watch()` (status, woken; its native thread probes the writer once a second)',
+            `${fmt(idleWait)} %`,
+          ],
+          ...(linux
+            ? [['`watch()` on a waiting thread (it probes the writer once a second)', `${fmt(idleThread)} %`]]
+            : []),
           ['`watch({ poll: true })` every 100 ms', `${fmt(idlePoll)} %`],
         ],
         'lr',
@@ -168,6 +209,8 @@ async function main(): Promise<void> {
         'wait.maxus': woken.max,
         'wait.return.p50us': wokenReturn.p50,
         'wait.return.p99us': wokenReturn.p99,
+        ...(thread ? { 'thread.p50us': thread.p50, 'thread.p99us': thread.p99 } : {}),
+        ...(linux ? { 'idle.thread.pct': idleThread } : {}),
         'socket.p50us': socket.p50,
         'socket.p99us': socket.p99,
         'poll.p50us': polled.p50,
