@@ -467,7 +467,9 @@ export class ClusterView {
    * with ERR_REGION_CLOSED when the view is closed, and with the signal's
    * reason when it is aborted. Waiting never occupies libuv's threadpool; on
    * Windows (and on Linux past the account's inotify instances) it takes one
-   * native thread per view.
+   * native thread per view. It waits for a change after its call: a loop of
+   * calls misses what changes between one's end and the next call, unless it
+   * calls the next one first. `watch()` misses nothing.
    */
   waitForChange(opts: WaitOptions = {}): Promise<boolean> {
     if (this.closed) return Promise.reject(closedError());

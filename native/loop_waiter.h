@@ -52,6 +52,12 @@ class LoopWaiter final : public ChangeWaiter {
     }
     uv_timer_init(loop, &s->timer);
     s->poll.data = s->timer.data = s;
+    // Polled from now until close, and referenced only while a wait is
+    // pending: starting and stopping it per wait would change the epoll set
+    // each time, which libuv 1.46 batches (io_uring) and, rarely, reorders,
+    // leaving the descriptor out of the set: a lost wake-up.
+    uv_poll_start(&s->poll, UV_READABLE, &State::onReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&s->poll));
     if (napi_add_async_cleanup_hook(env, &State::onEnvCleanup, s, &s->hook) != napi_ok) s->hook = nullptr;
     return std::unique_ptr<ChangeWaiter>(new LoopWaiter(s));
   }
@@ -73,8 +79,8 @@ class LoopWaiter final : public ChangeWaiter {
     State& s = *state_;
     auto deferred = Napi::Promise::Deferred::New(env);
     Napi::Promise promise = deferred.Promise();
-    if (s.shut) {
-      deferred.Resolve(Napi::String::New(env, "closed"));
+    if (s.shut || s.failed) {
+      deferred.Resolve(Napi::String::New(env, s.shut ? "closed" : "unsupported"));
       return promise;
     }
     s.expected = expected;
@@ -87,9 +93,9 @@ class LoopWaiter final : public ChangeWaiter {
       return promise;
     }
     s.deferred.emplace(deferred);
-    // Active handles keep the loop alive while a wait is pending, as a timer
-    // would; stopped, they hold nothing.
-    uv_poll_start(&s.poll, UV_READABLE, &State::onReadable);
+    // A pending wait keeps the loop alive, as a timer would; between waits
+    // the handles hold nothing.
+    uv_ref(reinterpret_cast<uv_handle_t*>(&s.poll));
     if (timeoutMs) uv_timer_start(&s.timer, &State::onTimeout, *timeoutMs, 0);
     return promise;
   }
@@ -128,6 +134,7 @@ class LoopWaiter final : public ChangeWaiter {
     uint32_t expected = 0;
     std::optional<bool> writerAlive;
     bool shut = false;      // handles closing or closed
+    bool failed = false;    // the descriptor failed: every wait answers "unsupported"
     bool detached = false;  // the LoopWaiter is gone: the last close frees this
     int handlesOpen = 2;
 
@@ -144,9 +151,10 @@ class LoopWaiter final : public ChangeWaiter {
       return nullptr;
     }
 
+    // Ends the pending wait's hold on the loop (the poll goes on, unreferenced).
     void stop() {
       if (shut) return;
-      uv_poll_stop(&poll);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&poll));
       uv_timer_stop(&timer);
     }
 
@@ -171,11 +179,14 @@ class LoopWaiter final : public ChangeWaiter {
     static void onReadable(uv_poll_t* h, int status, int) {
       auto* s = static_cast<State*>(h->data);
       if (status < 0) {
-        // The descriptor failed (it would fail again at once): the caller polls from now on.
+        // The descriptor failed (it would fail again at once): stop it; the caller polls from now on.
+        uv_poll_stop(h);
+        s->failed = true;
         s->settle("unsupported");
         return;
       }
       os::drainChangeFd(s->fd);
+      if (!s->deferred) return;  // no one waits: the next wait reads the state itself
       if (const char* w = s->outcome()) s->settle(w);
     }
 
@@ -188,7 +199,8 @@ class LoopWaiter final : public ChangeWaiter {
     // them once its LoopWaiter is gone too.
     void shutdown() {
       if (!shut) {
-        stop();
+        uv_poll_stop(&poll);
+        uv_timer_stop(&timer);
         shut = true;
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), &State::onClosed);
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), &State::onClosed);

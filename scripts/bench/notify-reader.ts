@@ -23,9 +23,15 @@ if (mode === 'socket') {
   });
 } else if (mode === 'wait') {
   void (async () => {
+    // The next wait is armed before the wake is reported: waitForChange() waits for a change after
+    // its call, so one armed after the report could miss a transition made in reply to it.
+    let next = view.waitForChange();
     while (active) {
       try {
-        if (await view.waitForChange()) send({ woke: stamp() });
+        const changed = await next;
+        const woke = stamp();
+        next = view.waitForChange();
+        if (changed) send({ woke });
       } catch {
         return; // closed
       }

@@ -64,7 +64,11 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) {
         await sleep(2 + Math.random() * (mode === 'poll' ? 100 : 8)); // a random phase against the poll timer
         const [t, r] = event();
-        const m = await reader.next<{ woke: string }>((x) => 'woke' in x, 10_000, `${mode} wake ${i}`);
+        const m = await reader.next<{ woke: string }>(
+          (x) => 'woke' in x,
+          10_000,
+          `${mode}${env.COMMY_CHANGE_WAITER ? ` (${env.COMMY_CHANGE_WAITER})` : ''} wake ${i}`,
+        );
         fromCall.push(Number(BigInt(m.woke) - t) / 1000);
         fromReturn.push(Number(BigInt(m.woke) - r) / 1000);
       }
