@@ -99,9 +99,17 @@ cp -r native "$SRC/native"
 cp -r "$NAPI_HEADERS/include/." "$SRC/napi/"
 # libuv's headers, for the event loop's own change wait (native/loop_waiter.h):
 # node-api-headers has none, so take this Node's (libuv keeps its ABI within 1.x).
-UV_HEADERS=$(node -p 'require("path").join(process.execPath, "..", "..", "include", "node")')
-[ -f "$UV_HEADERS/uv.h" ] && [ -d "$UV_HEADERS/uv" ] ||
-  die "libuv headers not found in $UV_HEADERS (install this Node's headers, e.g. Debian's nodejs or libuv1-dev)"
+# The first of: the running Node's include dir, a system Node's, libuv1-dev's.
+UV_HEADERS=""
+for d in "$(node -p 'require("path").join(process.execPath, "..", "..", "include", "node")')" \
+  /usr/include/node /usr/local/include/node /usr/include; do
+  if [ -f "$d/uv.h" ] && [ -d "$d/uv" ]; then
+    UV_HEADERS=$d
+    break
+  fi
+done
+[ -n "$UV_HEADERS" ] ||
+  die "libuv headers (uv.h, uv/) not found beside this Node, in /usr/include/node, /usr/local/include/node or /usr/include: install Node's headers or libuv1-dev"
 cp "$UV_HEADERS/uv.h" "$SRC/napi/"
 cp -r "$UV_HEADERS/uv" "$SRC/napi/uv"
 cp -r "$ADDON_API" "$SRC/node-addon-api"
