@@ -53,9 +53,8 @@ class LoopWaiter final : public ChangeWaiter {
     uv_timer_init(loop, &s->timer);
     s->poll.data = s->timer.data = s;
     // Polled from now until close, and referenced only while a wait is
-    // pending: starting and stopping it per wait would change the epoll set
-    // each time, which libuv 1.46 batches (io_uring) and, rarely, reorders,
-    // leaving the descriptor out of the set: a lost wake-up.
+    // pending: no epoll change per wait (libuv 1.46 defers those through
+    // io_uring), and events between waits only drain.
     uv_poll_start(&s->poll, UV_READABLE, &State::onReadable);
     uv_unref(reinterpret_cast<uv_handle_t*>(&s->poll));
     if (napi_add_async_cleanup_hook(env, &State::onEnvCleanup, s, &s->hook) != napi_ok) s->hook = nullptr;
