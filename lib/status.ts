@@ -91,11 +91,6 @@ export function computeClusterStatus(peerStatuses: Iterable<PeerStatus>): Cluste
     else if (s === PeerStatus.Suspected) suspected++;
     else down++;
   }
-  return clusterStatusOfCounts(healthy, suspected, down);
-}
-
-/** The cluster status of peers counted by status (the node itself not among them). */
-export function clusterStatusOfCounts(healthy: number, suspected: number, down: number): ClusterStatus {
   const totalPeers = healthy + suspected + down + 1;
   const healthyPeers = healthy + 1;
   return {

@@ -27,14 +27,13 @@ import {
 } from './routing.js';
 import {
   computeClusterStatus,
-  clusterStatusOfCounts,
   connectionFromCode,
   lastHeardMs,
   rejectReasonNames,
   statusFromCode,
   type ClusterStatus,
   type ConnectionState,
-  PeerStatus,
+  type PeerStatus,
 } from './status.js';
 
 /** Which region a view maps: a node's key, and whose it must be. */
@@ -322,14 +321,9 @@ export class ClusterView {
   }
 
   private snapshotOf(image: RegionImage, peers: PeerSnapshot[]): ClusterSnapshot {
-    let healthy = 0;
-    let suspected = 0;
-    for (let r = 0; r < peers.length; r++) {
-      const s = peers[r].status;
-      if (s === PeerStatus.Healthy) healthy++;
-      else if (s === PeerStatus.Suspected) suspected++;
-    }
-    const snapshot: ClusterSnapshot = {
+    const statuses = new Array<PeerStatus>(peers.length);
+    for (let r = 0; r < peers.length; r++) statuses[r] = peers[r].status;
+    return {
       cluster: this.region.cluster,
       serverId: this.region.serverId,
       listen: image.listen,
@@ -344,11 +338,10 @@ export class ClusterView {
         suspectAfter: image.headerU32(HD.suspectAfter),
         downAfter: image.headerU32(HD.downAfter),
       },
-      status: clusterStatusOfCounts(healthy, suspected, peers.length - healthy - suspected),
+      status: computeClusterStatus(statuses),
       peers,
+      ...(image.headerU32(HD.discoveryProviders) > 0 ? { discovery: discoveryOf(image) } : {}),
     };
-    if (image.headerU32(HD.discoveryProviders) > 0) snapshot.discovery = discoveryOf(image);
-    return snapshot;
   }
 
   /** The object `commy status --json` prints: one native call, one decoder. */
